@@ -1,0 +1,3 @@
+//! The `dpuc` command-line driver.
+
+fn main() {}
