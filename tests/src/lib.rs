@@ -1,11 +1,73 @@
-//! Helpers shared by the repository-wide tests (paths to the corpus).
+//! Helpers shared by the repository-wide tests: paths to the corpus and a
+//! loader over the file system.
 
-use std::path::PathBuf;
+use dpuc_core::check::{check, Checked};
+use dpuc_core::span::SourceMap;
+use dpuc_core::Loader;
+use std::path::{Path, PathBuf};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(PathBuf::from).unwrap_or(here)
+}
+
+/// Every file under `dir` (recursively) whose name ends with `ext`, sorted.
+pub fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(ext) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Resolves `use "path"` relative to the importing file, on disk.
+pub struct DiskLoader;
+
+impl Loader for DiskLoader {
+    fn load(&mut self, importer: &str, path: &str) -> Result<(String, String), String> {
+        let base = Path::new(importer).parent().unwrap_or(Path::new(""));
+        let full = base.join(path);
+        let text = std::fs::read_to_string(&full).map_err(|e| e.to_string())?;
+        Ok((full.display().to_string(), text))
+    }
+}
+
+/// Checks the file at `path`, naming it `display` in diagnostics.
+pub fn check_file(path: &Path, display: &str) -> (SourceMap, Checked) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut sources = SourceMap::new();
+    let root = sources.add(display, text);
+    let mut loader = RootedLoader {
+        root: path.parent().map(PathBuf::from).unwrap_or_default(),
+    };
+    let checked = check(&mut sources, root, &mut loader);
+    (sources, checked)
+}
+
+/// Like [`DiskLoader`], but resolves names relative to a fixed directory so
+/// snapshots can show short, machine-independent file names.
+struct RootedLoader {
+    root: PathBuf,
+}
+
+impl Loader for RootedLoader {
+    fn load(&mut self, importer: &str, path: &str) -> Result<(String, String), String> {
+        let base = Path::new(importer).parent().unwrap_or(Path::new(""));
+        let shown = base.join(path);
+        let text = std::fs::read_to_string(self.root.join(&shown)).map_err(|e| e.to_string())?;
+        Ok((shown.display().to_string(), text))
+    }
 }

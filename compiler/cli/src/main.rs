@@ -1,3 +1,95 @@
-//! The `dpuc` command-line driver.
+//! The `dpuc` command-line driver: the only place that reads files, prints
+//! and exits. Everything else is `dpuc-core`, called in memory.
 
-fn main() {}
+mod commands;
+mod loader;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit status for usage errors and I/O failures (clap uses it too).
+const EXIT_USAGE: u8 = 2;
+
+const EXAMPLES: &str = "\
+Examples:
+  dpuc check examples/web-tier.dpl           check a policy, print diagnostics
+  dpuc check --format json policy.dpl        one JSON object per diagnostic
+  dpuc fmt policy.dpl                        rewrite in canonical layout
+  dpuc fmt --check policies/*.dpl            fail if any file is not formatted
+
+Exit status: 0 clean (warnings allowed), 1 errors, 2 usage or I/O failure.";
+
+/// dpuc compiles one DPL network policy for DPUs, eBPF and software.
+#[derive(Parser)]
+#[command(name = "dpuc", version, about, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check policies; print every diagnostic.
+    Check {
+        /// The policy files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// How diagnostics are printed.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Rewrite policies in canonical layout (comments kept).
+    Fmt {
+        /// The policy files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; fail if a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Compile a policy for a target (reserved: not yet available).
+    Build {
+        /// Arguments of the future command.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run a policy's inline tests (reserved: not yet available).
+    Test {
+        /// Arguments of the future command.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Classify a packet capture (reserved: not yet available).
+    Run {
+        /// Arguments of the future command.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Diagnostic output formats.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// Source excerpts with labels, as a person reads them.
+    Human,
+    /// One JSON object per line, for CI and editors.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let status = match cli.command {
+        Command::Check { files, format } => commands::check::run(&files, format),
+        Command::Fmt { files, check } => commands::fmt::run(&files, check),
+        Command::Build { .. } => reserved("build"),
+        Command::Test { .. } => reserved("test"),
+        Command::Run { .. } => reserved("run"),
+    };
+    ExitCode::from(status)
+}
+
+fn reserved(name: &str) -> u8 {
+    eprintln!("error: `dpuc {name}` is reserved and not available in this version");
+    EXIT_USAGE
+}

@@ -1,0 +1,69 @@
+//! The `dpuc` binary: exit statuses, output formats, `fmt --check`.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn dpuc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dpuc"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run dpuc: {e}"))
+}
+
+fn repo(path: &str) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.join(path).display().to_string()
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dpuc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+#[test]
+fn clean_file_exits_zero() {
+    let out = dpuc(&["check", &repo("examples/web-tier.dpl")]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn errors_exit_one_and_json_has_every_field() {
+    let bad = temp_file("bad.dpl", "port p = 70000000000;\nconst x = 10.0.0.1/8;\n");
+    let out = dpuc(&["check", "--format", "json", &bad.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default();
+    for key in ["\"file\"", "\"line\"", "\"column\"", "\"end_line\"", "\"end_column\"", "\"severity\"", "\"code\"", "\"message\"", "\"help\""] {
+        assert!(first.contains(key), "{key} missing in {first}");
+    }
+    assert!(text.contains("\"code\":\"E0003\""), "{text}");
+}
+
+#[test]
+fn missing_file_and_bad_usage_exit_two() {
+    assert_eq!(dpuc(&["check", "/nonexistent/x.dpl"]).status.code(), Some(2));
+    assert_eq!(dpuc(&["check"]).status.code(), Some(2));
+    assert_eq!(dpuc(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn version_and_help_mention_examples() {
+    let v = dpuc(&["--version"]);
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("dpuc "));
+    let h = dpuc(&["help"]);
+    assert!(String::from_utf8_lossy(&h.stdout).contains("Examples:"));
+}
+
+#[test]
+fn fmt_check_reports_unformatted_then_fmt_fixes_it() {
+    let messy = temp_file("messy.dpl", "policy   p{default   drop;}\n");
+    let path = messy.display().to_string();
+    let out = dpuc(&["fmt", "--check", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(dpuc(&["fmt", &path]).status.code(), Some(0));
+    assert_eq!(dpuc(&["fmt", "--check", &path]).status.code(), Some(0));
+}
