@@ -17,6 +17,7 @@ Examples:
   dpuc check --format json policy.dpl        one JSON object per diagnostic
   dpuc fmt policy.dpl                        rewrite in canonical layout
   dpuc fmt --check policies/*.dpl            fail if any file is not formatted
+  dpuc import classbench acl1_1K -o acl1.dpl  convert a ClassBench filter set
 
 Exit status: 0 clean (warnings allowed), 1 errors, 2 usage or I/O failure.";
 
@@ -48,6 +49,17 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Convert another rule format into a DPL policy.
+    Import {
+        /// The input format.
+        #[arg(value_enum)]
+        format: ImportFormat,
+        /// The input file.
+        file: PathBuf,
+        /// Where to write the policy.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Compile a policy for a target (reserved: not yet available).
     Build {
         /// Arguments of the future command.
@@ -68,6 +80,13 @@ enum Command {
     },
 }
 
+/// Formats `dpuc import` reads.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ImportFormat {
+    /// A ClassBench filter set (acl1, fw1, ipc1...).
+    Classbench,
+}
+
 /// Diagnostic output formats.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -82,6 +101,11 @@ fn main() -> ExitCode {
     let status = match cli.command {
         Command::Check { files, format } => commands::check::run(&files, format),
         Command::Fmt { files, check } => commands::fmt::run(&files, check),
+        Command::Import {
+            format: ImportFormat::Classbench,
+            file,
+            output,
+        } => commands::import::classbench(&file, &output),
         Command::Build { .. } => reserved("build"),
         Command::Test { .. } => reserved("test"),
         Command::Run { .. } => reserved("run"),

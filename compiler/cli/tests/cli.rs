@@ -26,7 +26,12 @@ fn temp_file(name: &str, text: &str) -> PathBuf {
 #[test]
 fn clean_file_exits_zero() {
     let out = dpuc(&["check", &repo("examples/web-tier.dpl")]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -37,7 +42,17 @@ fn errors_exit_one_and_json_has_every_field() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     let first = text.lines().next().unwrap_or_default();
-    for key in ["\"file\"", "\"line\"", "\"column\"", "\"end_line\"", "\"end_column\"", "\"severity\"", "\"code\"", "\"message\"", "\"help\""] {
+    for key in [
+        "\"file\"",
+        "\"line\"",
+        "\"column\"",
+        "\"end_line\"",
+        "\"end_column\"",
+        "\"severity\"",
+        "\"code\"",
+        "\"message\"",
+        "\"help\"",
+    ] {
         assert!(first.contains(key), "{key} missing in {first}");
     }
     assert!(text.contains("\"code\":\"E0003\""), "{text}");
@@ -45,7 +60,10 @@ fn errors_exit_one_and_json_has_every_field() {
 
 #[test]
 fn missing_file_and_bad_usage_exit_two() {
-    assert_eq!(dpuc(&["check", "/nonexistent/x.dpl"]).status.code(), Some(2));
+    assert_eq!(
+        dpuc(&["check", "/nonexistent/x.dpl"]).status.code(),
+        Some(2)
+    );
     assert_eq!(dpuc(&["check"]).status.code(), Some(2));
     assert_eq!(dpuc(&["frobnicate"]).status.code(), Some(2));
 }
@@ -66,4 +84,35 @@ fn fmt_check_reports_unformatted_then_fmt_fixes_it() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(dpuc(&["fmt", &path]).status.code(), Some(0));
     assert_eq!(dpuc(&["fmt", "--check", &path]).status.code(), Some(0));
+}
+
+#[test]
+fn imports_every_shared_classbench_set() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/classbench");
+    if !dir.exists() {
+        eprintln!("skipped: no ClassBench data at {}", dir.display());
+        return;
+    }
+    for set in ["acl1_1K", "fw1_1K", "ipc1_1K", "acl1_10K"] {
+        let out =
+            std::env::temp_dir().join(format!("dpuc-import-{}-{set}.dpl", std::process::id()));
+        let o = dpuc(&[
+            "import",
+            "classbench",
+            &dir.join(set).display().to_string(),
+            "-o",
+            &out.display().to_string(),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{set}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        assert!(
+            text.contains("rule r1:") && text.contains("default drop;"),
+            "{set}"
+        );
+    }
 }

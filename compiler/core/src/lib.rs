@@ -8,6 +8,8 @@ pub mod ast;
 pub mod check;
 pub mod diag;
 pub mod fmt;
+pub mod import;
+pub mod lower;
 pub mod span;
 pub mod syntax;
 

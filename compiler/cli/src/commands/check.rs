@@ -38,11 +38,18 @@ pub fn run(files: &[PathBuf], format: Format) -> u8 {
 
 /// `2 errors, 1 warning` or `ok`.
 fn summary(diags: &[Diagnostic]) -> String {
-    let errors = diags.iter().filter(|d| d.severity() == Severity::Error).count();
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity() == Severity::Error)
+        .count();
     let warnings = diags.len() - errors;
     if diags.is_empty() {
         return "ok".to_string();
     }
     let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+    format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
 }

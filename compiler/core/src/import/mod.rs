@@ -1,0 +1,3 @@
+//! Importers: other rule formats turned into equivalent DPL text.
+
+pub mod classbench;

@@ -1,0 +1,3 @@
+//! Lowering of a checked program to the match-action IR.
+
+pub mod dnf;
