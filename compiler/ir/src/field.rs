@@ -111,7 +111,69 @@ pub enum Field {
     CtDirection,
 }
 
+/// Every header, in declaration order.
+pub const HEADERS: [Header; 14] = [
+    Header::Eth,
+    Header::Vlan,
+    Header::Ip,
+    Header::Ipv4,
+    Header::Ipv6,
+    Header::Tcp,
+    Header::Udp,
+    Header::Sctp,
+    Header::L4,
+    Header::Icmp,
+    Header::Icmpv4,
+    Header::Icmpv6,
+    Header::Vxlan,
+    Header::Geneve,
+];
+
+/// How many distinct [`Field`]s exist (the size of [`Field::index`]'s range).
+pub const FIELD_COUNT: usize = HEADERS.len() + 32;
+
 impl Field {
+    /// A dense index in `0..FIELD_COUNT`, for per-packet value arrays.
+    pub fn index(self) -> usize {
+        use Field::*;
+        let plain = match self {
+            Valid(h) => return h as usize,
+            InPort => 0,
+            MetaMark => 1,
+            MetaLen => 2,
+            EthSrc => 3,
+            EthDst => 4,
+            EthType => 5,
+            VlanId => 6,
+            VlanPcp => 7,
+            IpVersion => 8,
+            Ip4Src => 9,
+            Ip4Dst => 10,
+            Ip6Src => 11,
+            Ip6Dst => 12,
+            IpProto => 13,
+            IpDscp => 14,
+            IpEcn => 15,
+            IpTtl => 16,
+            IpFrag => 17,
+            TcpSport => 18,
+            TcpDport => 19,
+            TcpFlags => 20,
+            UdpSport => 21,
+            UdpDport => 22,
+            L4Sport => 23,
+            L4Dport => 24,
+            IcmpType => 25,
+            IcmpCode => 26,
+            VxlanVni => 27,
+            GeneveVni => 28,
+            CtState => 29,
+            CtMark => 30,
+            CtDirection => 31,
+        };
+        HEADERS.len() + plain
+    }
+
     /// Width in bits.
     pub fn width(self) -> u32 {
         use Field::*;
@@ -267,5 +329,53 @@ impl fmt::Display for FieldRef {
             f.write_str("inner.")?;
         }
         self.field.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_are_dense_and_distinct() {
+        let mut all: Vec<Field> = HEADERS.iter().map(|h| Field::Valid(*h)).collect();
+        use Field::*;
+        all.extend([
+            InPort,
+            MetaMark,
+            MetaLen,
+            EthSrc,
+            EthDst,
+            EthType,
+            VlanId,
+            VlanPcp,
+            IpVersion,
+            Ip4Src,
+            Ip4Dst,
+            Ip6Src,
+            Ip6Dst,
+            IpProto,
+            IpDscp,
+            IpEcn,
+            IpTtl,
+            IpFrag,
+            TcpSport,
+            TcpDport,
+            TcpFlags,
+            UdpSport,
+            UdpDport,
+            L4Sport,
+            L4Dport,
+            IcmpType,
+            IcmpCode,
+            VxlanVni,
+            GeneveVni,
+            CtState,
+            CtMark,
+            CtDirection,
+        ]);
+        let mut idx: Vec<usize> = all.iter().map(|f| f.index()).collect();
+        idx.sort_unstable();
+        assert_eq!(idx, (0..FIELD_COUNT).collect::<Vec<_>>());
     }
 }

@@ -9,11 +9,14 @@
 
 pub mod field;
 mod hex;
+pub mod prefix;
+mod sets;
 pub mod test;
 pub mod text;
 mod validate;
 
-pub use field::{Field, FieldRef, Header};
+pub use field::{Field, FieldRef, Header, FIELD_COUNT, HEADERS};
+pub use sets::set_entries;
 pub use validate::{validate, Valid, ValidationError};
 
 use serde::{Deserialize, Serialize};
