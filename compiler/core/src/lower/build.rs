@@ -404,10 +404,6 @@ fn fit(m: Match, kind: MatchKind, width: u32) -> Match {
             lo: value,
             hi: value | !dpuc_ir::prefix_mask(width, len) & dpuc_ir::prefix_mask(width, width),
         },
-        (MatchKind::Range, Match::Any) => Match::Range {
-            lo: 0,
-            hi: dpuc_ir::prefix_mask(width, width),
-        },
         (MatchKind::Ternary, Match::Lpm { value, len }) => Match::Ternary {
             value,
             mask: dpuc_ir::prefix_mask(width, len),
@@ -421,4 +417,127 @@ pub fn ident(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpuc_ir::{Elem, Family, Field, Header, Set};
+
+    fn key(f: Field) -> KeySource {
+        KeySource::Field(FieldRef::outer(f))
+    }
+
+    fn skeleton() -> Program {
+        Program {
+            name: "t".into(),
+            ports: vec![
+                dpuc_ir::Port {
+                    name: "a".into(),
+                    number: 0,
+                },
+                dpuc_ir::Port {
+                    name: "b".into(),
+                    number: 1,
+                },
+            ],
+            sets: vec![Set {
+                name: "s".into(),
+                ty: SetType::Ip,
+                elems: vec![
+                    Elem {
+                        family: Some(Family::V4),
+                        lo: 0x0a00_0000,
+                        hi: 0x0aff_ffff,
+                    },
+                    Elem {
+                        family: Some(Family::V6),
+                        lo: 1,
+                        hi: 1,
+                    },
+                ],
+                tables: Vec::new(),
+            }],
+            tables: Vec::new(),
+            rules: Vec::new(),
+            policies: Vec::new(),
+            nodes: Vec::new(),
+            pipeline: Pipeline::Single { entry: 0 },
+            counters: Vec::new(),
+            meters: Vec::new(),
+            conntrack: None,
+            hits: 0,
+        }
+    }
+
+    fn rule(name: &str, dnf: Dnf, end: End) -> RuleIn {
+        RuleIn {
+            name: name.into(),
+            line: 1,
+            dnf,
+            actions: Actions {
+                steps: Vec::new(),
+                end,
+            },
+        }
+    }
+
+    #[test]
+    fn stages_split_at_rules_that_may_continue_and_jumps_are_inlined() {
+        let mut b = Builder::new(skeleton());
+        let hit = b.hit(0, FieldRef::outer(Field::Ip4Src));
+        let in_set = Dnf::atom(key(Field::Valid(Header::Ipv4)), Values::single(1, 1))
+            .and(Dnf::atom(KeySource::Hit(hit), Values::single(1, 1)))
+            .unwrap_or_else(|_| Dnf::falsity());
+        let ssh = Dnf::atom(key(Field::Valid(Header::Tcp)), Values::single(1, 1))
+            .and(Dnf::atom(key(Field::TcpDport), Values::single(65535, 22)))
+            .unwrap_or_else(|_| Dnf::falsity());
+        let policies = vec![
+            PolicyIn {
+                name: "main".into(),
+                default: Some(Terminal::Drop),
+                rules: vec![
+                    rule("blocked", in_set, End::Terminal(Terminal::Drop)),
+                    rule("ssh", ssh.clone(), End::Terminal(Terminal::Accept)),
+                    rule("call", Dnf::truth(), End::Jump(1)),
+                    rule(
+                        "after",
+                        ssh.not().unwrap_or_else(|_| Dnf::falsity()),
+                        End::Terminal(Terminal::Forward(1)),
+                    ),
+                ],
+            },
+            PolicyIn {
+                name: "sub".into(),
+                default: None,
+                rules: vec![rule("count", Dnf::truth(), End::Continue)],
+            },
+        ];
+        let p = b
+            .finish(
+                policies,
+                PipelineIn::Lines(vec![(0, 1, Some(0)), (1, 0, None)]),
+            )
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        if let Err(e) = dpuc_ir::validate(&p) {
+            panic!("{e}\n{}", dpuc_ir::text::to_text(&p));
+        }
+        let text = dpuc_ir::text::to_text(&p);
+        // Stage 1: blocked, ssh, call (call may return); stage 2: after.
+        assert!(
+            text.contains("table main_blocked (rules of main)"),
+            "{text}"
+        );
+        assert!(text.contains("table main_after (rules of main)"), "{text}");
+        assert!(text.contains("jumps [call->"), "{text}");
+        // `not tcp.dport == 22`: non-TCP, or TCP on another port.
+        assert!(text.contains("entry 3: tcp.$valid=0 -> after"), "{text}");
+        assert_eq!(
+            p.tables
+                .iter()
+                .filter(|t| matches!(t.kind, TableKind::SetLookup { .. }))
+                .count(),
+            1
+        );
+    }
 }
