@@ -474,7 +474,7 @@ pub struct TestDecl {
 #[derive(Clone, Debug, PartialEq)]
 pub enum TestStmt {
     /// `send PACKET [on PORT] [at TIME] => EXPECT;`
-    Send(Send),
+    Send(Box<Send>),
     /// `after DURATION;`
     After(Value, Span),
     /// `expect counter NAME == N [packets|bytes];`

@@ -502,7 +502,7 @@ mod tests {
                     rule("call", Dnf::truth(), End::Jump(1)),
                     rule(
                         "after",
-                        ssh.not().unwrap_or_else(|_| Dnf::falsity()),
+                        ssh.negate().unwrap_or_else(|_| Dnf::falsity()),
                         End::Terminal(Terminal::Forward(1)),
                     ),
                 ],

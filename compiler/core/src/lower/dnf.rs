@@ -263,7 +263,7 @@ impl Dnf {
 
     /// Neither: `¬(C1 ∨ C2) = ¬C1 ∧ ¬C2`, and `¬C` is the OR over C's keys of
     /// the complement of that key's values.
-    pub fn not(self) -> Result<Dnf, TooComplex> {
+    pub fn negate(self) -> Result<Dnf, TooComplex> {
         let mut acc = Dnf::truth();
         for c in self.0 {
             let negated = Dnf(c
@@ -339,7 +339,7 @@ mod tests {
         let test = Dnf::atom(valid, Values::single(1, 1))
             .and(Dnf::atom(dport, Values::single(65535, 22)))
             .unwrap_or_else(|_| Dnf::falsity());
-        let not_test = test.clone().not().unwrap_or_else(|_| Dnf::falsity());
+        let not_test = test.clone().negate().unwrap_or_else(|_| Dnf::falsity());
         for (is_tcp, port) in [(1u128, 22u128), (1, 23), (0, 0), (0, 22)] {
             let env = BTreeMap::from([(valid, is_tcp), (dport, port)]);
             assert_eq!(eval(&test, &env), is_tcp == 1 && port == 22);
