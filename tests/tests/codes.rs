@@ -33,7 +33,10 @@ fn every_code_has_a_test_input() {
         .map(|c| c.code)
         .filter(|code| !names.iter().any(|n| n.starts_with(&format!("{code}-"))))
         .collect();
-    assert!(missing.is_empty(), "codes without tests/diagnostics input: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes without tests/diagnostics input: {missing:?}"
+    );
 }
 
 #[test]

@@ -10,7 +10,10 @@ fn every_diagnostic_input_raises_its_code_and_matches_its_snapshot() {
     let files = files_with_ext(&dir, ".dpl");
     assert!(!files.is_empty(), "no inputs in {}", dir.display());
     for path in files {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         // Imported helper files (lib-*.dpl) are inputs of other cases.
         if name.starts_with("lib-") {
             continue;
@@ -20,7 +23,11 @@ fn every_diagnostic_input_raises_its_code_and_matches_its_snapshot() {
         assert!(
             checked.diagnostics.iter().any(|d| d.code == code),
             "{name} does not raise {code}; got {:?}",
-            checked.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>()
+            checked
+                .diagnostics
+                .iter()
+                .map(|d| d.code)
+                .collect::<Vec<_>>()
         );
         let rendered = render::human(&sources, &checked.diagnostics);
         insta::with_settings!({ snapshot_suffix => name.trim_end_matches(".dpl"), prepend_module_to_snapshot => false }, {

@@ -15,7 +15,11 @@ fn examples_check_clean() {
             "{}",
             render::human(&sources, &checked.diagnostics)
         );
-        assert!(checked.program.is_some(), "{} produced no program", path.display());
+        assert!(
+            checked.program.is_some(),
+            "{} produced no program",
+            path.display()
+        );
     }
 }
 

@@ -11,6 +11,7 @@ pub mod fmt;
 pub mod import;
 pub mod lower;
 pub mod span;
+pub mod stdlib;
 pub mod syntax;
 
 /// Supplies the text of files named in `use "path"` items.

@@ -36,8 +36,11 @@ fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<usize> {
     .with_message(d.primary.message.clone())];
     for l in &d.secondary {
         labels.push(
-            cs::Label::secondary(l.span.file.0 as usize, l.span.start as usize..l.span.end as usize)
-                .with_message(l.message.clone()),
+            cs::Label::secondary(
+                l.span.file.0 as usize,
+                l.span.start as usize..l.span.end as usize,
+            )
+            .with_message(l.message.clone()),
         );
     }
     let notes = d.help.iter().map(|h| format!("help: {h}")).collect();

@@ -8,13 +8,21 @@ use std::fmt::Write;
 pub fn report(program: &Program, target: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "dpuc build report: {} for target {target}", program.name);
-    let _ = writeln!(s, "{:<40} {:<12} {:<28} {:>8} {:>10}", "table", "kind", "keys", "entries", "capacity");
+    let _ = writeln!(
+        s,
+        "{:<40} {:<12} {:<28} {:>8} {:>10}",
+        "table", "kind", "keys", "entries", "capacity"
+    );
     for t in &program.tables {
         let kind = match t.kind {
             TableKind::SetLookup { .. } => "set lookup",
             TableKind::Rules { .. } => "rules",
         };
-        let keys: Vec<String> = t.keys.iter().map(|k| format!("{:?}", k.kind).to_lowercase()).collect();
+        let keys: Vec<String> = t
+            .keys
+            .iter()
+            .map(|k| format!("{:?}", k.kind).to_lowercase())
+            .collect();
         let _ = writeln!(
             s,
             "{:<40} {:<12} {:<28} {:>8} {:>10}",
@@ -31,8 +39,15 @@ pub fn report(program: &Program, target: &str) -> String {
         program.rules.len(),
         program.counters.len(),
         program.meters.len(),
-        if program.conntrack.is_some() { "yes" } else { "no" }
+        if program.conntrack.is_some() {
+            "yes"
+        } else {
+            "no"
+        }
     );
-    let _ = writeln!(s, "emulated: nothing; unsupported: nothing (the software pipeline runs the IR as is)");
+    let _ = writeln!(
+        s,
+        "emulated: nothing; unsupported: nothing (the software pipeline runs the IR as is)"
+    );
     s
 }

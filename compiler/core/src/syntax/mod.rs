@@ -36,11 +36,20 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
     let comments = comments(file, text);
     if let Some(pos) = too_deep(text) {
         diagnostics.push(
-            Diagnostic::new("E0001", Span::new(file, pos, pos + 1), "nesting is too deep")
-                .label(format!("more than {MAX_DEPTH} levels of parentheses or braces")),
+            Diagnostic::new(
+                "E0001",
+                Span::new(file, pos, pos + 1),
+                "nesting is too deep",
+            )
+            .label(format!(
+                "more than {MAX_DEPTH} levels of parentheses or braces"
+            )),
         );
         return Parsed {
-            module: Module { items: Vec::new(), comments },
+            module: Module {
+                items: Vec::new(),
+                comments,
+            },
             diagnostics,
         };
     }
@@ -50,7 +59,11 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
     let mut items = Vec::new();
     match DplParser::parse(Rule::file, text) {
         Ok(mut pairs) => {
-            let mut b = Builder { file, offset: 0, diags: &mut diagnostics };
+            let mut b = Builder {
+                file,
+                offset: 0,
+                diags: &mut diagnostics,
+            };
             if let Some(f) = pairs.next() {
                 for p in f.into_inner() {
                     if let Some(item) = b.item(p) {
@@ -66,7 +79,11 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
                 let chunk = &text[start..end];
                 match DplParser::parse(Rule::file, chunk) {
                     Ok(mut pairs) => {
-                        let mut b = Builder { file, offset: start, diags: &mut diagnostics };
+                        let mut b = Builder {
+                            file,
+                            offset: start,
+                            diags: &mut diagnostics,
+                        };
                         if let Some(f) = pairs.next() {
                             for p in f.into_inner() {
                                 if let Some(item) = b.item(p) {
@@ -87,8 +104,18 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
     }
 }
 
-const ITEM_KEYWORDS: [&str; 10] =
-    ["use", "port", "const", "set", "counter", "meter", "conntrack", "policy", "pipeline", "test"];
+const ITEM_KEYWORDS: [&str; 10] = [
+    "use",
+    "port",
+    "const",
+    "set",
+    "counter",
+    "meter",
+    "conntrack",
+    "policy",
+    "pipeline",
+    "test",
+];
 
 /// Byte ranges of top-level chunks: each starts at a line beginning (column
 /// 0) with an item keyword.
@@ -97,7 +124,8 @@ fn chunks(text: &str) -> Vec<(usize, usize)> {
     let mut pos = 0;
     for line in text.split_inclusive('\n') {
         let is_item = ITEM_KEYWORDS.iter().any(|k| {
-            line.starts_with(k) && !line[k.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            line.starts_with(k)
+                && !line[k.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
         });
         if is_item && pos > 0 {
             starts.push(pos);
@@ -187,7 +215,9 @@ fn comments(file: FileId, text: &str) -> Vec<Comment> {
 /// Keywords and structural punctuation; lexical fragments (`0x`, `_`, `#`)
 /// would only confuse.
 fn is_user_token(t: &str) -> bool {
-    const PUNCT: [&str; 16] = [";", ",", "{", "}", "(", ")", "[", "]", "=>", "->", "=", "::", "==", "/", "|", "*"];
+    const PUNCT: [&str; 16] = [
+        ";", ",", "{", "}", "(", ")", "[", "]", "=>", "->", "=", "::", "==", "/", "|", "*",
+    ];
     PUNCT.contains(&t) || (t.len() > 1 && t.chars().all(|c| c.is_ascii_alphabetic() || c == '_'))
 }
 
@@ -265,7 +295,12 @@ fn describe(r: &Rule) -> &'static str {
     }
 }
 
-fn syntax_error(file: FileId, offset: usize, chunk: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
+fn syntax_error(
+    file: FileId,
+    offset: usize,
+    chunk: &str,
+    e: &pest::error::Error<Rule>,
+) -> Diagnostic {
     let mut pos = match e.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
@@ -289,7 +324,12 @@ fn syntax_error(file: FileId, offset: usize, chunk: &str, e: &pest::error::Error
         let rules: Vec<String> = attempts
             .call_stacks()
             .iter()
-            .filter_map(|c| c.deepest.get_rule().or(c.parent.as_ref()).map(|r| describe(r).to_string()))
+            .filter_map(|c| {
+                c.deepest
+                    .get_rule()
+                    .or(c.parent.as_ref())
+                    .map(|r| describe(r).to_string())
+            })
             .filter(|d| d != "something else")
             .collect();
         if attempts.max_position >= pos && (!tokens.is_empty() || !rules.is_empty()) {
@@ -304,8 +344,27 @@ fn syntax_error(file: FileId, offset: usize, chunk: &str, e: &pest::error::Error
     let what = match expected.len() {
         0 => "unexpected input".to_string(),
         1 => format!("expected {}", expected[0]),
-        n => format!("expected {} or {}", expected[..n - 1].join(", "), expected[n - 1]),
+        n => format!(
+            "expected {} or {}",
+            expected[..n - 1].join(", "),
+            expected[n - 1]
+        ),
     };
+    // A missing `;` is best shown where it belongs: right after the previous
+    // token, not at the start of the next line.
+    if expected.iter().any(|e| e == "`;`") {
+        let before = chunk[..pos].trim_end();
+        if before.len() < pos && chunk[before.len()..pos].contains('\n') {
+            let at = offset + before.len();
+            return Diagnostic::new(
+                "E0001",
+                Span::new(file, at.saturating_sub(1), at),
+                format!("syntax error: {what}"),
+            )
+            .label("expected `;` after this")
+            .help("end the statement with `;`");
+        }
+    }
     let found = chunk[pos..].chars().next();
     let (end, found_text) = match found {
         Some(c) => {
@@ -318,8 +377,12 @@ fn syntax_error(file: FileId, offset: usize, chunk: &str, e: &pest::error::Error
         }
         None => (pos, "found the end of the file".to_string()),
     };
-    Diagnostic::new("E0001", Span::new(file, offset + pos, offset + end), format!("syntax error: {what}"))
-        .label(found_text)
+    Diagnostic::new(
+        "E0001",
+        Span::new(file, offset + pos, offset + end),
+        format!("syntax error: {what}"),
+    )
+    .label(found_text)
 }
 
 struct Builder<'d> {
@@ -335,7 +398,10 @@ impl Builder<'_> {
     }
 
     fn ident(&self, p: Pair<Rule>) -> Ident {
-        Ident { name: p.as_str().to_string(), span: self.span(&p) }
+        Ident {
+            name: p.as_str().to_string(),
+            span: self.span(&p),
+        }
     }
 
     fn err(&mut self, d: Diagnostic) {
@@ -359,14 +425,22 @@ impl Builder<'_> {
                     Some(Rule::star) => UseNames::All(self.span(inner.peek()?)),
                     _ => UseNames::List(inner.map(|i| self.ident(i)).collect()),
                 };
-                Item::Use(UseDecl { source, names, span })
+                Item::Use(UseDecl {
+                    source,
+                    names,
+                    span,
+                })
             }
-            Rule::port_decl => {
-                Item::Port(PortDecl { name: self.ident(it.next()?), number: self.value(it.next()?), span })
-            }
-            Rule::const_decl => {
-                Item::Const(ConstDecl { name: self.ident(it.next()?), value: self.value(it.next()?), span })
-            }
+            Rule::port_decl => Item::Port(PortDecl {
+                name: self.ident(it.next()?),
+                number: self.value(it.next()?),
+                span,
+            }),
+            Rule::const_decl => Item::Const(ConstDecl {
+                name: self.ident(it.next()?),
+                value: self.value(it.next()?),
+                span,
+            }),
             Rule::const_set_decl => match self.item(it.next()?)? {
                 Item::Set(mut s) => {
                     s.is_const = true;
@@ -379,9 +453,18 @@ impl Builder<'_> {
                 let name = self.ident(it.next()?);
                 let ty = self.ident(it.next()?);
                 let elems = it.next()?.into_inner().map(|v| self.value(v)).collect();
-                Item::Set(SetDecl { is_const: false, name, ty, elems, span })
+                Item::Set(SetDecl {
+                    is_const: false,
+                    name,
+                    ty,
+                    elems,
+                    span,
+                })
             }
-            Rule::counter_decl => Item::Counter(CounterDecl { name: self.ident(it.next()?), span }),
+            Rule::counter_decl => Item::Counter(CounterDecl {
+                name: self.ident(it.next()?),
+                span,
+            }),
             Rule::meter_decl => {
                 let name = self.ident(it.next()?);
                 let mut args = Vec::new();
@@ -392,7 +475,10 @@ impl Builder<'_> {
                         Rule::meter_arg => {
                             let mut ai = a.into_inner();
                             let key = self.ident(ai.next()?);
-                            let value = ai.next().and_then(|v| v.into_inner().next()).map(|v| self.scalar(v));
+                            let value = ai
+                                .next()
+                                .and_then(|v| v.into_inner().next())
+                                .map(|v| self.scalar(v));
                             args.push(MeterArg { key, value });
                         }
                         Rule::meter_per => {
@@ -404,14 +490,24 @@ impl Builder<'_> {
                                     tuple: true,
                                     span: kspan,
                                 },
-                                _ => MeterKey { fields: vec![self.field(k)], tuple: false, span: kspan },
+                                _ => MeterKey {
+                                    fields: vec![self.field(k)],
+                                    tuple: false,
+                                    span: kspan,
+                                },
                             });
                         }
                         Rule::meter_max => max = Some(self.value(a.into_inner().next()?)),
                         _ => {}
                     }
                 }
-                Item::Meter(MeterDecl { name, args, per, max, span })
+                Item::Meter(MeterDecl {
+                    name,
+                    args,
+                    per,
+                    max,
+                    span,
+                })
             }
             Rule::conntrack_decl => {
                 let mut settings = Vec::new();
@@ -446,12 +542,24 @@ impl Builder<'_> {
                         _ => {
                             let dspan = self.span(&r);
                             let v = r.into_inner().next()?;
-                            let verdict = if v.as_str() == "accept" { Verdict::Accept } else { Verdict::Drop };
-                            default = Some(Default { verdict, span: dspan });
+                            let verdict = if v.as_str() == "accept" {
+                                Verdict::Accept
+                            } else {
+                                Verdict::Drop
+                            };
+                            default = Some(Default {
+                                verdict,
+                                span: dspan,
+                            });
                         }
                     }
                 }
-                Item::Policy(PolicyDecl { name, rules, default, span })
+                Item::Policy(PolicyDecl {
+                    name,
+                    rules,
+                    default,
+                    span,
+                })
             }
             Rule::pipeline_decl => {
                 let mut lines = Vec::new();
@@ -461,7 +569,12 @@ impl Builder<'_> {
                     let from = self.ident(li.next()?);
                     let to = self.ident(li.next()?);
                     let via = li.next().map(|v| self.ident(v));
-                    lines.push(PipelineLine { from, to, via, span: lspan });
+                    lines.push(PipelineLine {
+                        from,
+                        to,
+                        via,
+                        span: lspan,
+                    });
                 }
                 Item::Pipeline(PipelineDecl { lines, span })
             }
@@ -483,7 +596,12 @@ impl Builder<'_> {
             _ => None,
         };
         let actions = it.filter_map(|a| self.action(a)).collect();
-        Some(Rule_ { name, pred, actions, span })
+        Some(Rule_ {
+            name,
+            pred,
+            actions,
+            span,
+        })
     }
 
     fn pred(&mut self, p: Pair<Rule>) -> Option<Pred> {
@@ -515,7 +633,10 @@ impl Builder<'_> {
                     self.pred(first)
                 }
             }
-            Rule::paren => Some(Pred::Paren(Box::new(self.pred(p.into_inner().next()?)?), span)),
+            Rule::paren => Some(Pred::Paren(
+                Box::new(self.pred(p.into_inner().next()?)?),
+                span,
+            )),
             Rule::test => {
                 let mut it = p.into_inner();
                 let field = self.field(it.next()?);
@@ -536,7 +657,10 @@ impl Builder<'_> {
             Rule::op_in => TestOp::In(self.set_expr(it.next()?)),
             Rule::op_not_in => TestOp::NotIn(self.set_expr(it.next()?)),
             Rule::op_has => TestOp::Has(self.value(it.next()?)),
-            Rule::op_mask => TestOp::MaskEq { mask: self.value(it.next()?), value: self.value(it.next()?) },
+            Rule::op_mask => TestOp::MaskEq {
+                mask: self.value(it.next()?),
+                value: self.value(it.next()?),
+            },
             Rule::op_cmp => {
                 let cmp = it.next()?.as_str().to_string();
                 let v = self.value(it.next()?);
@@ -564,11 +688,18 @@ impl Builder<'_> {
 
     fn field(&self, p: Pair<Rule>) -> FieldPath {
         let span = self.span(&p);
-        FieldPath { segments: p.into_inner().map(|w| self.ident(w)).collect(), span }
+        FieldPath {
+            segments: p.into_inner().map(|w| self.ident(w)).collect(),
+            span,
+        }
     }
 
     fn action(&mut self, a: Pair<Rule>) -> Option<Action> {
-        let a = if a.as_rule() == Rule::action { a.into_inner().next()? } else { a };
+        let a = if a.as_rule() == Rule::action {
+            a.into_inner().next()?
+        } else {
+            a
+        };
         let span = self.span(&a);
         let kind_ = a.as_rule();
         let mut it = a.into_inner();
@@ -582,7 +713,10 @@ impl Builder<'_> {
             Rule::a_jump => ActionKind::Jump(self.ident(it.next()?)),
             Rule::a_mirror => ActionKind::Mirror(self.ident(it.next()?)),
             Rule::a_count => ActionKind::Count(it.next().map(|i| self.ident(i))),
-            Rule::a_set => ActionKind::Set { field: self.field(it.next()?), value: self.value(it.next()?) },
+            Rule::a_set => ActionKind::Set {
+                field: self.field(it.next()?),
+                value: self.value(it.next()?),
+            },
             Rule::a_log => {
                 let mut prefix = None;
                 let mut sample = None;
@@ -614,7 +748,12 @@ impl Builder<'_> {
                             } else {
                                 vec![self.action(body)?]
                             };
-                            Some(ColorArm { color, actions, parenthesized, span: aspan })
+                            Some(ColorArm {
+                                color,
+                                actions,
+                                parenthesized,
+                                span: aspan,
+                            })
                         })
                         .collect()
                 });
@@ -643,7 +782,13 @@ impl Builder<'_> {
                         _ => expect = Some(self.expect(p)?),
                     }
                 }
-                TestStmt::Send(Box::new(Send { packet, on, at, expect: expect?, span }))
+                TestStmt::Send(Box::new(Send {
+                    packet,
+                    on,
+                    at,
+                    expect: expect?,
+                    span,
+                }))
             }
             Rule::after => TestStmt::After(self.value(it.next()?), span),
             Rule::expect_counter => {
@@ -651,17 +796,38 @@ impl Builder<'_> {
                 let (value, packets_written) = self.count_value(it.next()?);
                 let bytes = it.next().is_some_and(|u| u.as_str() == "bytes");
                 let _ = packets_written;
-                TestStmt::ExpectCounter { name, value, bytes, span }
+                TestStmt::ExpectCounter {
+                    name,
+                    value,
+                    bytes,
+                    span,
+                }
             }
             Rule::expect_rule => {
                 let parts: Vec<Pair<Rule>> = it.collect();
                 let (policy, rule, value) = match parts.len() {
-                    3 => (Some(self.ident(parts[0].clone())), self.ident(parts[1].clone()), self.value(parts[2].clone())),
-                    _ => (None, self.ident(parts.first()?.clone()), self.value(parts.get(1)?.clone())),
+                    3 => (
+                        Some(self.ident(parts[0].clone())),
+                        self.ident(parts[1].clone()),
+                        self.value(parts[2].clone()),
+                    ),
+                    _ => (
+                        None,
+                        self.ident(parts.first()?.clone()),
+                        self.value(parts.get(1)?.clone()),
+                    ),
                 };
-                TestStmt::ExpectRuleHits { policy, rule, value, span }
+                TestStmt::ExpectRuleHits {
+                    policy,
+                    rule,
+                    value,
+                    span,
+                }
             }
-            Rule::expect_ct => TestStmt::ExpectConntrack { value: self.value(it.next()?), span },
+            Rule::expect_ct => TestStmt::ExpectConntrack {
+                value: self.value(it.next()?),
+                span,
+            },
             _ => {
                 let _ = text;
                 return None;
@@ -673,9 +839,13 @@ impl Builder<'_> {
     fn count_value(&mut self, v: Pair<Rule>) -> (Value, bool) {
         let value = self.value(v);
         match value.kind {
-            ValueKind::Size(n, ref u) if u == "packets" => {
-                (Value { kind: ValueKind::Int(u128::from(n), 10), span: value.span }, true)
-            }
+            ValueKind::Size(n, ref u) if u == "packets" => (
+                Value {
+                    kind: ValueKind::Int(u128::from(n), 10),
+                    span: value.span,
+                },
+                true,
+            ),
             _ => (value, false),
         }
     }
@@ -689,13 +859,23 @@ impl Builder<'_> {
             "drop" => ExpectVerdict::Drop,
             _ => ExpectVerdict::Forward(self.ident(v.into_inner().next()?)),
         };
-        let mut ex = Expect { verdict, by: None, color: None, with_dscp: None, with_mark: None, span };
+        let mut ex = Expect {
+            verdict,
+            by: None,
+            color: None,
+            with_dscp: None,
+            with_mark: None,
+            span,
+        };
         for c in it {
             let text = c.as_str().to_string();
             let parts: Vec<Pair<Rule>> = c.into_inner().collect();
             if text.starts_with("by") {
                 ex.by = match parts.len() {
-                    2 => Some((Some(self.ident(parts[0].clone())), self.ident(parts[1].clone()))),
+                    2 => Some((
+                        Some(self.ident(parts[0].clone())),
+                        self.ident(parts[1].clone()),
+                    )),
                     _ => Some((None, self.ident(parts.first()?.clone()))),
                 };
             } else if text.starts_with("color") {
@@ -710,10 +890,17 @@ impl Builder<'_> {
     }
 
     fn addr(&mut self, a: Pair<Rule>) -> Value {
-        let a = if a.as_rule() == Rule::addr { a.into_inner().next() } else { Some(a) };
+        let a = if a.as_rule() == Rule::addr {
+            a.into_inner().next()
+        } else {
+            Some(a)
+        };
         match a {
             Some(p) => self.scalar(p),
-            None => Value { kind: ValueKind::Int(0, 10), span: Span::new(self.file, self.offset, self.offset) },
+            None => Value {
+                kind: ValueKind::Int(0, 10),
+                span: Span::new(self.file, self.offset, self.offset),
+            },
         }
     }
 
@@ -734,7 +921,10 @@ impl Builder<'_> {
             Rule::p_tcp => {
                 let src = self.endpoint(fi.next()?)?;
                 let dst = self.endpoint(fi.next()?)?;
-                let flags = fi.next().map(|f| f.into_inner().map(|w| self.ident(w)).collect()).unwrap_or_default();
+                let flags = fi
+                    .next()
+                    .map(|f| f.into_inner().map(|w| self.ident(w)).collect())
+                    .unwrap_or_default();
                 PacketKind::Tcp { src, dst, flags }
             }
             Rule::p_udp => {
@@ -757,7 +947,11 @@ impl Builder<'_> {
             Rule::p_ip => {
                 let src = self.addr(fi.next()?);
                 let dst = self.addr(fi.next()?);
-                PacketKind::Ip { src, dst, proto: self.value(fi.next()?) }
+                PacketKind::Ip {
+                    src,
+                    dst,
+                    proto: self.value(fi.next()?),
+                }
             }
             _ => PacketKind::Raw(self.string(fi.next()?)),
         };
@@ -765,7 +959,10 @@ impl Builder<'_> {
         for o in it {
             let text = o.as_str().to_string();
             let mut oi = o.into_inner();
-            let word: String = text.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+            let word: String = text
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
             let opt = match word.as_str() {
                 "vlan" => PacketOpt::Vlan(self.value(oi.next()?)),
                 "dscp" => PacketOpt::Dscp(self.value(oi.next()?)),
@@ -776,12 +973,18 @@ impl Builder<'_> {
                 "seq" => PacketOpt::Seq(self.value(oi.next()?)),
                 "frag" => PacketOpt::Frag(self.ident(oi.next()?)),
                 "eth" => PacketOpt::Eth(self.scalar(oi.next()?), self.scalar(oi.next()?)),
-                "vxlan" => PacketOpt::Vxlan(self.value(oi.next()?), Box::new(self.packet(oi.next()?)?)),
+                "vxlan" => {
+                    PacketOpt::Vxlan(self.value(oi.next()?), Box::new(self.packet(oi.next()?)?))
+                }
                 _ => PacketOpt::Geneve(self.value(oi.next()?), Box::new(self.packet(oi.next()?)?)),
             };
             options.push(opt);
         }
-        Some(Packet { kind, options, span })
+        Some(Packet {
+            kind,
+            options,
+            span,
+        })
     }
 
     fn string(&mut self, p: Pair<Rule>) -> StrLit {
@@ -798,9 +1001,13 @@ impl Builder<'_> {
                     other => {
                         let shown = other.map(|c| c.to_string()).unwrap_or_default();
                         self.err(
-                            Diagnostic::new("E0002", span, format!("invalid escape `\\{shown}` in a string"))
-                                .label("only `\\\"` and `\\\\` are escapes")
-                                .help("write `\\\\` for a backslash"),
+                            Diagnostic::new(
+                                "E0002",
+                                span,
+                                format!("invalid escape `\\{shown}` in a string"),
+                            )
+                            .label("only `\\\"` and `\\\\` are escapes")
+                            .help("write `\\\\` for a backslash"),
                         );
                     }
                 }
@@ -822,10 +1029,19 @@ impl Builder<'_> {
             (text.as_str(), 10)
         };
         match u128::from_str_radix(digits, radix) {
-            Ok(v) => Value { kind: ValueKind::Int(v, radix), span },
+            Ok(v) => Value {
+                kind: ValueKind::Int(v, radix),
+                span,
+            },
             Err(_) => {
-                self.err(Diagnostic::new("E0002", span, "invalid integer").label("too large or malformed"));
-                Value { kind: ValueKind::Int(0, radix), span }
+                self.err(
+                    Diagnostic::new("E0002", span, "invalid integer")
+                        .label("too large or malformed"),
+                );
+                Value {
+                    kind: ValueKind::Int(0, radix),
+                    span,
+                }
             }
         }
     }
@@ -834,7 +1050,12 @@ impl Builder<'_> {
         let p = if p.as_rule() == Rule::value {
             match p.into_inner().next() {
                 Some(i) => i,
-                None => return Value { kind: ValueKind::Int(0, 10), span: Span::new(self.file, 0, 0) },
+                None => {
+                    return Value {
+                        kind: ValueKind::Int(0, 10),
+                        span: Span::new(self.file, 0, 0),
+                    }
+                }
             }
         } else {
             p
@@ -868,7 +1089,10 @@ impl Builder<'_> {
                 match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)) {
                     Some(ns) => ValueKind::Duration(ns, unit),
                     None => {
-                        self.err(Diagnostic::new("E0002", span, "duration is too long").label("does not fit in 64-bit nanoseconds"));
+                        self.err(
+                            Diagnostic::new("E0002", span, "duration is too long")
+                                .label("does not fit in 64-bit nanoseconds"),
+                        );
                         ValueKind::Duration(0, unit)
                     }
                 }
@@ -876,12 +1100,21 @@ impl Builder<'_> {
             Rule::rate | Rule::size => {
                 let is_rate = p.as_rule() == Rule::rate;
                 let mut it = p.into_inner();
-                let n = it.next().map(|d| d.as_str().to_string()).unwrap_or_default();
-                let unit = it.next().map(|u| u.as_str().to_string()).unwrap_or_default();
+                let n = it
+                    .next()
+                    .map(|d| d.as_str().to_string())
+                    .unwrap_or_default();
+                let unit = it
+                    .next()
+                    .map(|u| u.as_str().to_string())
+                    .unwrap_or_default();
                 let n = match n.parse::<u64>() {
                     Ok(n) => n,
                     Err(_) => {
-                        self.err(Diagnostic::new("E0002", span, "number is too large").label("does not fit in 64 bits"));
+                        self.err(
+                            Diagnostic::new("E0002", span, "number is too large")
+                                .label("does not fit in 64 bits"),
+                        );
                         0
                     }
                 };
@@ -894,7 +1127,10 @@ impl Builder<'_> {
             Rule::range => {
                 let mut it = p.into_inner();
                 let (Some(a), Some(b)) = (it.next(), it.next()) else {
-                    return Value { kind: ValueKind::Int(0, 10), span };
+                    return Value {
+                        kind: ValueKind::Int(0, 10),
+                        span,
+                    };
                 };
                 let lo = self.scalar(a);
                 let hi = self.scalar(b);
@@ -918,7 +1154,10 @@ impl Builder<'_> {
         let span = self.span(&p);
         match p.into_inner().next() {
             Some(i) => self.scalar(i),
-            None => Value { kind: ValueKind::Int(0, 10), span },
+            None => Value {
+                kind: ValueKind::Int(0, 10),
+                span,
+            },
         }
     }
 
@@ -937,7 +1176,11 @@ impl Builder<'_> {
 
     fn hexcolon(&mut self, text: &str, span: Span) -> ValueKind {
         let groups: Vec<&str> = text.split(':').collect();
-        if groups.len() == 6 && groups.iter().all(|g| g.len() == 2 && g.chars().all(|c| c.is_ascii_hexdigit())) {
+        if groups.len() == 6
+            && groups
+                .iter()
+                .all(|g| g.len() == 2 && g.chars().all(|c| c.is_ascii_hexdigit()))
+        {
             let mut mac = [0u8; 6];
             for (i, g) in groups.iter().enumerate() {
                 mac[i] = u8::from_str_radix(g, 16).unwrap_or(0);
@@ -948,8 +1191,12 @@ impl Builder<'_> {
             Ok(a) => ValueKind::Ipv6(a),
             Err(_) => {
                 self.err(
-                    Diagnostic::new("E0002", span, format!("invalid IPv6 or MAC address `{text}`"))
-                        .label("not an RFC 4291 address, nor six two-digit hex groups"),
+                    Diagnostic::new(
+                        "E0002",
+                        span,
+                        format!("invalid IPv6 or MAC address `{text}`"),
+                    )
+                    .label("not an RFC 4291 address, nor six two-digit hex groups"),
                 );
                 ValueKind::Ipv6(Ipv6Addr::UNSPECIFIED)
             }
@@ -966,15 +1213,26 @@ impl Builder<'_> {
             let a = match self.hexcolon(addr, span) {
                 ValueKind::Ipv6(a) => a,
                 _ => {
-                    self.err(Diagnostic::new("E0002", span, "a MAC address cannot have a prefix length"));
+                    self.err(Diagnostic::new(
+                        "E0002",
+                        span,
+                        "a MAC address cannot have a prefix length",
+                    ));
                     Ipv6Addr::UNSPECIFIED
                 }
             };
             if len > 128 {
-                self.err(Diagnostic::new("E0002", span, "IPv6 prefix length over 128").label(format!("/{len}")));
+                self.err(
+                    Diagnostic::new("E0002", span, "IPv6 prefix length over 128")
+                        .label(format!("/{len}")),
+                );
                 return ValueKind::Ipv6Prefix(a, 128);
             }
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
             let bits = u128::from(a);
             if bits & !mask != 0 {
                 let fixed = Ipv6Addr::from(bits & mask);
@@ -988,10 +1246,17 @@ impl Builder<'_> {
         } else {
             let a = self.ipv4(addr, span).unwrap_or(Ipv4Addr::UNSPECIFIED);
             if len > 32 {
-                self.err(Diagnostic::new("E0002", span, "IPv4 prefix length over 32").label(format!("/{len}")));
+                self.err(
+                    Diagnostic::new("E0002", span, "IPv4 prefix length over 32")
+                        .label(format!("/{len}")),
+                );
                 return ValueKind::Ipv4Prefix(a, 32);
             }
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
             let bits = u32::from(a);
             if bits & !mask != 0 {
                 let fixed = Ipv4Addr::from(bits & mask);
@@ -1026,7 +1291,11 @@ fn self_text(v: &Value) -> String {
         ValueKind::Int(n, _) => n.to_string(),
         ValueKind::Ipv4(a) => a.to_string(),
         ValueKind::Ipv6(a) => a.to_string(),
-        ValueKind::Mac(m) => m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
+        ValueKind::Mac(m) => m
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
         _ => "…".into(),
     }
 }
