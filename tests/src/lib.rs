@@ -45,7 +45,7 @@ impl Loader for DiskLoader {
     }
 }
 
-/// Checks the file at `path`, naming it `display` in diagnostics.
+/// Checks and lowers the file at `path`, naming it `display` in diagnostics.
 pub fn check_file(path: &Path, display: &str) -> (SourceMap, Checked) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut sources = SourceMap::new();
@@ -53,7 +53,14 @@ pub fn check_file(path: &Path, display: &str) -> (SourceMap, Checked) {
     let mut loader = RootedLoader {
         root: path.parent().map(PathBuf::from).unwrap_or_default(),
     };
-    let checked = check(&mut sources, root, &mut loader);
+    let mut checked = check(&mut sources, root, &mut loader);
+    // Lowering diagnostics (E01xx) belong to the same report.
+    if let Some(program) = &checked.program {
+        if let Err(mut diags) = dpuc_core::lower::lower(program, &sources, "t") {
+            checked.diagnostics.append(&mut diags);
+            checked.program = None;
+        }
+    }
     (sources, checked)
 }
 

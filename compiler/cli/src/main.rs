@@ -2,6 +2,7 @@
 //! and exits. Everything else is `dpuc-core`, called in memory.
 
 mod commands;
+mod compile;
 mod loader;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -18,6 +19,7 @@ Examples:
   dpuc fmt policy.dpl                        rewrite in canonical layout
   dpuc fmt --check policies/*.dpl            fail if any file is not formatted
   dpuc import classbench acl1_1K -o acl1.dpl  convert a ClassBench filter set
+  dpuc build policy.dpl --target sw -o out/   write out/policy.ir.json and a report
 
 Exit status: 0 clean (warnings allowed), 1 errors, 2 usage or I/O failure.";
 
@@ -60,11 +62,19 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Compile a policy for a target (reserved: not yet available).
+    /// Compile a policy for a target and write its artifacts.
     Build {
-        /// Arguments of the future command.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// The policy file.
+        file: PathBuf,
+        /// The target.
+        #[arg(long, value_enum, default_value_t = Target::Sw)]
+        target: Target,
+        /// The output directory.
+        #[arg(short, long, default_value = "build")]
+        output: PathBuf,
+        /// Also print the capacity report.
+        #[arg(long)]
+        report: bool,
     },
     /// Run a policy's inline tests (reserved: not yet available).
     Test {
@@ -78,6 +88,22 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// Compilation targets.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Target {
+    /// The software pipeline (the reference meaning): `NAME.ir.json`.
+    Sw,
+}
+
+impl Target {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Sw => "sw",
+        }
+    }
 }
 
 /// Formats `dpuc import` reads.
@@ -106,7 +132,12 @@ fn main() -> ExitCode {
             file,
             output,
         } => commands::import::classbench(&file, &output),
-        Command::Build { .. } => reserved("build"),
+        Command::Build {
+            file,
+            target,
+            output,
+            report,
+        } => commands::build::run(&file, target, &output, report),
         Command::Test { .. } => reserved("test"),
         Command::Run { .. } => reserved("run"),
     };

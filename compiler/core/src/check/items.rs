@@ -160,12 +160,14 @@ impl Checker {
                 _ => {}
             }
         }
-        // Every set of every module is checked (its errors point into its file).
-        for m in 0..self.modules.len() {
-            for i in 0..self.modules[m].ast.items.len() {
-                if let Item::Set(_) = self.modules[m].ast.items[i] {
-                    self.set_index(ItemRef { module: m, item: i });
-                }
+        // The file's own sets are checked even when unused; imported ones
+        // when a rule first refers to them (their errors point into their file).
+        for i in 0..self.modules[root].ast.items.len() {
+            if let Item::Set(_) = self.modules[root].ast.items[i] {
+                self.set_index(ItemRef {
+                    module: root,
+                    item: i,
+                });
             }
         }
         for (_, item) in &items {

@@ -43,6 +43,8 @@ pub const CODES: &[CodeInfo] = &[
     c("E0028", "field cannot be rewritten"),
     c("E0029", "invalid test"),
     c("E0030", "comparison not allowed on this field"),
+    // Lowering to the IR.
+    c("E0100", "rule cannot be lowered"),
     c("W0001", "rule can never match"),
     c("W0002", "unused item"),
     c("W0003", "port without a pipeline line"),

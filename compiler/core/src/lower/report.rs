@@ -28,7 +28,7 @@ pub fn report(program: &Program, target: &str) -> String {
             "{:<40} {:<12} {:<28} {:>8} {:>10}",
             t.name,
             kind,
-            keys.join(","),
+            keys.join(", "),
             t.entries.len(),
             t.size
         );

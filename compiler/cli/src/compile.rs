@@ -1,0 +1,41 @@
+//! The shared front half of `build`, `test` and `run`: read, check, lower.
+
+use crate::loader::FsLoader;
+use dpuc_core::diag::{has_errors, render, Diagnostic};
+use dpuc_core::lower::Lowered;
+use dpuc_core::span::SourceMap;
+use std::path::Path;
+
+/// Reads, checks and lowers `path`, printing diagnostics to stderr. On
+/// failure returns the exit status.
+pub fn compile(path: &Path) -> Result<Lowered, u8> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", path.display());
+        crate::EXIT_USAGE
+    })?;
+    let mut sources = SourceMap::new();
+    let root = sources.add(path.display().to_string(), text);
+    let checked = dpuc_core::check::check(&mut sources, root, &mut FsLoader);
+    print_diags(&sources, &checked.diagnostics);
+    let program = match checked.program {
+        Some(p) if !has_errors(&checked.diagnostics) => p,
+        _ => return Err(1),
+    };
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "policy".into());
+    match dpuc_core::lower::lower(&program, &sources, &name) {
+        Ok(lowered) => Ok(lowered),
+        Err(diags) => {
+            print_diags(&sources, &diags);
+            Err(1)
+        }
+    }
+}
+
+fn print_diags(sources: &SourceMap, diags: &[Diagnostic]) {
+    if !diags.is_empty() {
+        eprint!("{}", render::human(sources, diags));
+    }
+}
