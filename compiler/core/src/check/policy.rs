@@ -281,19 +281,20 @@ impl Checker {
         let Some(&pix) = self.policies_ix.get(&p.name.name) else {
             return;
         };
-        let mut seen: Vec<&ast::Ident> = Vec::new();
+        // Name -> first declaration; a map keeps big policies linear.
+        let mut seen: std::collections::BTreeMap<&str, Span> = std::collections::BTreeMap::new();
         let mut unconditional: Option<Span> = None;
         let mut rules = Vec::new();
         for r in &p.rules {
-            if let Some(first) = seen.iter().find(|s| s.name == r.name.name) {
+            if let Some(first) = seen.get(r.name.name.as_str()).copied() {
                 self.err(
                     Diagnostic::new("E0013", r.name.span, format!("rule `{}` is declared twice in `{}`", r.name.name, p.name.name))
                         .label("second rule with this name")
-                        .secondary(first.span, "first declared here")
+                        .secondary(first, "first declared here")
                         .help("rule names must be unique in their policy: they name the rule in counters and tests"),
                 );
             }
-            seen.push(&r.name);
+            seen.entry(&r.name.name).or_insert(r.name.span);
             if let Some(at) = unconditional {
                 self.err(
                     Diagnostic::new(
