@@ -1,11 +1,6 @@
 //! `dpuc-runtime`: what a controller embeds to run DPL policies — packet
 //! parsing, connection tracking, meters, counters and execution.
-
-pub mod conntrack;
-pub mod counters;
-pub mod craft;
-#[cfg(all(target_os = "linux", feature = "ebpf"))]
-pub mod ebpf;
-pub mod meter;
-pub mod packet;
-pub mod pcap;
+//!
+//! The crate is the home of those parts; they arrive with the software
+//! pipeline (see the book's roadmap). Today the compiler's output for the
+//! runtime is the IR (`dpuc-ir`), written by `dpuc build --target sw`.
