@@ -2,9 +2,11 @@
 //! parsing, connection tracking, meters, counters and execution.
 //!
 //! Today: zero-copy packet parsing ([`packet`]), the exact test-frame
-//! builder of §8 ([`craft`]) and the meters of §6 ([`meter`]). Connection
-//! tracking and the interpreter of the IR come next (see the book's roadmap).
+//! builder of §8 ([`craft`]), the meters of §6 ([`meter`]) and the
+//! connection tracker of §5 ([`conntrack`]). The interpreter of the IR comes
+//! next (see the book's roadmap).
 
+pub mod conntrack;
 pub mod craft;
 pub mod meter;
 pub mod packet;
