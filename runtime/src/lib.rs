@@ -3,10 +3,12 @@
 //!
 //! Today: zero-copy packet parsing ([`packet`]), the exact test-frame
 //! builder of §8 ([`craft`]), the meters of §6 ([`meter`]) and the
-//! connection tracker of §5 ([`conntrack`]). The interpreter of the IR comes
-//! next (see the book's roadmap).
+//! connection tracker of §5 ([`conntrack`]), the interpreter that runs an
+//! IR program on packets ([`exec`]) and the inline-test runner ([`testing`]).
 
 pub mod conntrack;
 pub mod craft;
+pub mod exec;
 pub mod meter;
 pub mod packet;
+pub mod testing;

@@ -31,6 +31,8 @@ fn every_code_has_a_test_input() {
     let missing: Vec<&str> = CODES
         .iter()
         .map(|c| c.code)
+        // Test-run codes (T…) come from `dpuc test`; the CLI tests raise them.
+        .filter(|code| !code.starts_with('T'))
         .filter(|code| !names.iter().any(|n| n.starts_with(&format!("{code}-"))))
         .collect();
     assert!(

@@ -6,9 +6,10 @@ use dpuc_core::lower::Lowered;
 use dpuc_core::span::SourceMap;
 use std::path::Path;
 
-/// Reads, checks and lowers `path`, printing diagnostics to stderr. On
+/// Reads, checks and lowers `path`, printing diagnostics to stderr; returns
+/// the sources (for rendering later reports) and the lowered program. On
 /// failure returns the exit status.
-pub fn compile(path: &Path) -> Result<Lowered, u8> {
+pub fn compile(path: &Path) -> Result<(SourceMap, Lowered), u8> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         eprintln!("error: cannot read {}: {e}", path.display());
         crate::EXIT_USAGE
@@ -26,7 +27,7 @@ pub fn compile(path: &Path) -> Result<Lowered, u8> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "policy".into());
     match dpuc_core::lower::lower(&program, &sources, &name) {
-        Ok(lowered) => Ok(lowered),
+        Ok(lowered) => Ok((sources, lowered)),
         Err(diags) => {
             print_diags(&sources, &diags);
             Err(1)

@@ -20,6 +20,7 @@ Examples:
   dpuc fmt --check policies/*.dpl            fail if any file is not formatted
   dpuc import classbench acl1_1K -o acl1.dpl  convert a ClassBench filter set
   dpuc build policy.dpl --target sw -o out/   write out/policy.ir.json and a report
+  dpuc test policy.dpl                        run the policy's inline tests
 
 Exit status: 0 clean (warnings allowed), 1 errors, 2 usage or I/O failure.";
 
@@ -76,11 +77,14 @@ enum Command {
         #[arg(long)]
         report: bool,
     },
-    /// Run a policy's inline tests (reserved: not yet available).
+    /// Run the policies' inline tests on targets; fail if any two disagree.
     Test {
-        /// Arguments of the future command.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// The policy files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A target, or `all` for every target that can run here.
+        #[arg(long, value_enum, default_value_t = TestTarget::Sw)]
+        target: TestTarget,
     },
     /// Classify a packet capture (reserved: not yet available).
     Run {
@@ -104,6 +108,15 @@ impl Target {
             Target::Sw => "sw",
         }
     }
+}
+
+/// Targets `dpuc test` can run on.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TestTarget {
+    /// The software pipeline.
+    Sw,
+    /// Every target that can execute here (today: the software pipeline).
+    All,
 }
 
 /// Formats `dpuc import` reads.
@@ -138,7 +151,12 @@ fn main() -> ExitCode {
             output,
             report,
         } => commands::build::run(&file, target, &output, report),
-        Command::Test { .. } => reserved("test"),
+        Command::Test { files, target } => {
+            let targets = match target {
+                TestTarget::Sw | TestTarget::All => vec![Target::Sw],
+            };
+            commands::test::run(&files, &targets)
+        }
         Command::Run { .. } => reserved("run"),
     };
     ExitCode::from(status)

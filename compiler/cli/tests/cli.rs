@@ -116,3 +116,52 @@ fn imports_every_shared_classbench_set() {
         );
     }
 }
+
+#[test]
+fn test_passes_the_examples_and_reports_a_failing_expectation_with_t0001() {
+    for ex in [
+        "examples/web-tier.dpl",
+        "examples/tour/03-conntrack.dpl",
+        "examples/tour/06-tests.dpl",
+    ] {
+        let out = dpuc(&["test", &repo(ex)]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{ex}: {text}");
+        assert!(text.contains(" 0 failed"), "{text}");
+    }
+    let bad = temp_file(
+        "failing.dpl",
+        "policy p {\n    rule ssh: tcp.dport == 22 => drop;\n    default accept;\n}\ntest \"t\" {\n    send tcp 10.0.0.1:1000 -> 10.0.0.2:22 [syn] => accept;\n}\n",
+    );
+    let out = dpuc(&["test", &bad.display().to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text.contains("error[T0001]") && text.contains("expected accept, saw drop by p.ssh"),
+        "{text}"
+    );
+    assert!(text.contains("0 passed, 1 failed"), "{text}");
+}
+
+#[test]
+fn build_writes_the_ir_and_the_report() {
+    let dir = std::env::temp_dir().join(format!("dpuc-build-{}", std::process::id()));
+    let out = dpuc(&[
+        "build",
+        &repo("examples/web-tier.dpl"),
+        "--target",
+        "sw",
+        "-o",
+        &dir.display().to_string(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_to_string(dir.join("web-tier.ir.json")).unwrap_or_default();
+    assert!(json.contains("\"from_wire_established\""), "{json}");
+    let report = std::fs::read_to_string(dir.join("web-tier.report.txt")).unwrap_or_default();
+    assert!(report.contains("set_web_ports_tcp_dport"), "{report}");
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Builds `file` for `target` into `out`; returns the exit status.
 pub fn run(file: &Path, target: Target, out: &Path, report: bool) -> u8 {
-    let lowered = match compile(file) {
+    let (_, lowered) = match compile(file) {
         Ok(c) => c,
         Err(status) => return status,
     };

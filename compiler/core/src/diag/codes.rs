@@ -45,6 +45,8 @@ pub const CODES: &[CodeInfo] = &[
     c("E0030", "comparison not allowed on this field"),
     // Lowering to the IR.
     c("E0100", "rule cannot be lowered"),
+    // Test runs (`dpuc test`).
+    c("T0001", "test expectation failed"),
     c("W0001", "rule can never match"),
     c("W0002", "unused item"),
     c("W0003", "port without a pipeline line"),

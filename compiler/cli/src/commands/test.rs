@@ -1,0 +1,95 @@
+//! `dpuc test`: run every inline test on each target; with `--target all`,
+//! also fail when two targets disagree.
+
+use crate::compile::compile;
+use crate::Target;
+use dpuc_core::diag::{render, Diagnostic};
+use dpuc_core::span::{FileId, Span};
+use dpuc_runtime::testing::{run_suite, Software, TestResult};
+use std::path::PathBuf;
+
+/// Runs the tests of every file on `targets`; returns the exit status.
+pub fn run(files: &[PathBuf], targets: &[Target]) -> u8 {
+    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut status = 0;
+    for file in files {
+        let (sources, lowered) = match compile(file) {
+            Ok(c) => c,
+            Err(s) => {
+                status = status.max(s);
+                continue;
+            }
+        };
+        let program = &lowered.program;
+        let suite = &lowered.suite;
+        let mut per_target: Vec<(&str, Vec<TestResult>)> = Vec::new();
+        for t in targets {
+            let results = match t {
+                Target::Sw => match Software::new(program.clone()) {
+                    Ok(mut sw) => run_suite(&mut sw, program, suite),
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", file.display());
+                        status = 1;
+                        continue;
+                    }
+                },
+            };
+            for r in &results {
+                if r.failures.is_empty() {
+                    passed += 1;
+                    println!("ok     {} [{}] {}", file.display(), t.name(), r.name);
+                } else {
+                    failed += 1;
+                    println!("FAILED {} [{}] {}", file.display(), t.name(), r.name);
+                    let diags: Vec<Diagnostic> = r
+                        .failures
+                        .iter()
+                        .map(|f| {
+                            let span = Span::new(
+                                FileId(f.at.file),
+                                f.at.start as usize,
+                                f.at.end as usize,
+                            );
+                            Diagnostic::new(
+                                "T0001",
+                                span,
+                                format!("test \"{}\" failed on {}", r.name, t.name()),
+                            )
+                            .label(format!("expected {}, saw {}", f.expected, f.seen))
+                        })
+                        .collect();
+                    print!("{}", render::human(&sources, &diags));
+                }
+            }
+            per_target.push((t.name(), results));
+        }
+        failed += disagreements(&per_target, file);
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        status = status.max(1);
+    }
+    status
+}
+
+/// Counts (and prints) tests where two targets observed different things.
+fn disagreements(per_target: &[(&str, Vec<TestResult>)], file: &std::path::Path) -> usize {
+    let Some((base_name, base)) = per_target.first() else {
+        return 0;
+    };
+    let mut n = 0;
+    for (name, results) in &per_target[1..] {
+        for (a, b) in base.iter().zip(results) {
+            if a.observations != b.observations {
+                n += 1;
+                println!(
+                    "DISAGREE {} {}: {base_name} and {name} differ on test \"{}\"",
+                    file.display(),
+                    base_name,
+                    a.name
+                );
+            }
+        }
+    }
+    n
+}

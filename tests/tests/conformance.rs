@@ -1,0 +1,46 @@
+//! Every example's inline tests pass on the software pipeline, the reference
+//! meaning every other target is held to.
+
+use dpuc_core::diag::render;
+use dpuc_runtime::testing::{run_suite, Software};
+use dpuc_tests::{check_file, files_with_ext, repo_root};
+
+#[test]
+fn examples_tests_pass_on_sw() {
+    let mut sends = 0;
+    let mut failures = Vec::new();
+    for path in files_with_ext(&repo_root().join("examples"), ".dpl") {
+        let shown = path.display().to_string();
+        let (sources, checked) = check_file(&path, &shown);
+        let Some(hir) = checked.program else {
+            failures.push(render::human(&sources, &checked.diagnostics));
+            continue;
+        };
+        let lowered = match dpuc_core::lower::lower(&hir, &sources, "t") {
+            Ok(l) => l,
+            Err(d) => {
+                failures.push(render::human(&sources, &d));
+                continue;
+            }
+        };
+        let mut sw = match Software::new(lowered.program.clone()) {
+            Ok(sw) => sw,
+            Err(e) => {
+                failures.push(format!("{shown}: {e}"));
+                continue;
+            }
+        };
+        for r in run_suite(&mut sw, &lowered.program, &lowered.suite) {
+            sends += r.observations.len();
+            for f in r.failures {
+                let (line, _) = sources.line_col(dpuc_core::span::FileId(f.at.file), f.at.start);
+                failures.push(format!(
+                    "{shown}:{line}: \"{}\": expected {}, saw {}",
+                    r.name, f.expected, f.seen
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(sends >= 15, "only {sends} sends ran");
+}
