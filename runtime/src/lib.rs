@@ -4,11 +4,13 @@
 //! Today: zero-copy packet parsing ([`packet`]), the exact test-frame
 //! builder of §8 ([`craft`]), the meters of §6 ([`meter`]) and the
 //! connection tracker of §5 ([`conntrack`]), the interpreter that runs an
-//! IR program on packets ([`exec`]) and the inline-test runner ([`testing`]).
+//! IR program on packets ([`exec`]), the inline-test runner ([`testing`]) and
+//! packet captures ([`pcap`]).
 
 pub mod conntrack;
 pub mod craft;
 pub mod exec;
 pub mod meter;
 pub mod packet;
+pub mod pcap;
 pub mod testing;

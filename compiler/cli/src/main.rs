@@ -21,6 +21,7 @@ Examples:
   dpuc import classbench acl1_1K -o acl1.dpl  convert a ClassBench filter set
   dpuc build policy.dpl --target sw -o out/   write out/policy.ir.json and a report
   dpuc test policy.dpl                        run the policy's inline tests
+  dpuc run policy.dpl --pcap in.pcap --verdicts v.jsonl   classify a capture
 
 Exit status: 0 clean (warnings allowed), 1 errors, 2 usage or I/O failure.";
 
@@ -86,11 +87,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TestTarget::Sw)]
         target: TestTarget,
     },
-    /// Classify a packet capture (reserved: not yet available).
+    /// Classify a packet capture (pcap or pcapng) with the software pipeline.
     Run {
-        /// Arguments of the future command.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// The policy file.
+        file: PathBuf,
+        /// The capture to classify.
+        #[arg(long)]
+        pcap: PathBuf,
+        /// Write the frames that leave (rewritten) to this pcap.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write one JSON verdict per frame to this file.
+        #[arg(long)]
+        verdicts: Option<PathBuf>,
+        /// The port the frames arrive on (default: the first port).
+        #[arg(long)]
+        port: Option<String>,
     },
 }
 
@@ -157,12 +169,19 @@ fn main() -> ExitCode {
             };
             commands::test::run(&files, &targets)
         }
-        Command::Run { .. } => reserved("run"),
+        Command::Run {
+            file,
+            pcap,
+            out,
+            verdicts,
+            port,
+        } => commands::run::run(&commands::run::RunArgs {
+            file: &file,
+            pcap: &pcap,
+            out: out.as_deref(),
+            verdicts: verdicts.as_deref(),
+            port: port.as_deref(),
+        }),
     };
     ExitCode::from(status)
-}
-
-fn reserved(name: &str) -> u8 {
-    eprintln!("error: `dpuc {name}` is reserved and not available in this version");
-    EXIT_USAGE
 }

@@ -165,3 +165,76 @@ fn build_writes_the_ir_and_the_report() {
     let report = std::fs::read_to_string(dir.join("web-tier.report.txt")).unwrap_or_default();
     assert!(report.contains("set_web_ports_tcp_dport"), "{report}");
 }
+
+#[test]
+fn run_classifies_a_capture_and_writes_verdicts_and_the_frames_that_leave() {
+    use dpuc_ir::test::{FragSpec, L4Spec, PacketSpec};
+    let syn = |src: &str| PacketSpec {
+        eth_src: [2, 0, 0, 0, 0, 1],
+        eth_dst: [2, 0, 0, 0, 0, 2],
+        vlan: None,
+        src: src.parse().unwrap_or_else(|_| unreachable!()),
+        dst: "10.0.1.5".parse().unwrap_or_else(|_| unreachable!()),
+        l4: L4Spec::Tcp {
+            sport: 51000,
+            dport: 22,
+            flags: 0x02,
+        },
+        dscp: 0,
+        ecn: 0,
+        ttl: 64,
+        len: None,
+        frag: FragSpec::None,
+        encap: None,
+    };
+    let frames: Vec<dpuc_runtime::pcap::Frame> = ["192.168.100.7", "203.0.113.9"]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| dpuc_runtime::pcap::Frame {
+            ts_ns: i as u64 * 1000,
+            data: dpuc_runtime::craft::build(&syn(s)).unwrap_or_default(),
+        })
+        .collect();
+    let input = temp_file("in.pcap", "");
+    std::fs::write(&input, dpuc_runtime::pcap::write(&frames)).unwrap_or_else(|e| panic!("{e}"));
+    let verdicts = input.with_file_name("v.jsonl");
+    let out_pcap = input.with_file_name("out.pcap");
+    let o = dpuc(&[
+        "run",
+        &repo("examples/web-tier.dpl"),
+        "--pcap",
+        &input.display().to_string(),
+        "--verdicts",
+        &verdicts.display().to_string(),
+        "--out",
+        &out_pcap.display().to_string(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = std::fs::read_to_string(&verdicts).unwrap_or_default();
+    let lines: Vec<&str> = v.lines().collect();
+    assert_eq!(lines.len(), 2, "{v}");
+    assert!(
+        lines[0].contains("\"verdict\":\"accept\"") && lines[0].contains("from_wire.ssh_admin"),
+        "{v}"
+    );
+    assert!(lines[1].contains("\"verdict\":\"drop\""), "{v}");
+    let out =
+        dpuc_runtime::pcap::read(&std::fs::read(&out_pcap).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        dpuc(&[
+            "run",
+            &repo("examples/web-tier.dpl"),
+            "--pcap",
+            &repo("README.md")
+        ])
+        .status
+        .code(),
+        Some(1)
+    );
+}
