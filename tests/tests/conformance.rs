@@ -1,15 +1,17 @@
-//! Every example's inline tests pass on the software pipeline, the reference
-//! meaning every other target is held to.
+//! The conformance corpus (tests/conformance) and every example's inline
+//! tests pass on the software pipeline, the reference meaning every other
+//! target is held to.
 
 use dpuc_core::diag::render;
 use dpuc_runtime::testing::{run_suite, Software};
 use dpuc_tests::{check_file, files_with_ext, repo_root};
 
-#[test]
-fn examples_tests_pass_on_sw() {
+/// Runs every test of every file under `dir`; returns the number of sends
+/// and every failure.
+fn run_dir(dir: &str) -> (usize, Vec<String>) {
     let mut sends = 0;
     let mut failures = Vec::new();
-    for path in files_with_ext(&repo_root().join("examples"), ".dpl") {
+    for path in files_with_ext(&repo_root().join(dir), ".dpl") {
         let shown = path.display().to_string();
         let (sources, checked) = check_file(&path, &shown);
         let Some(hir) = checked.program else {
@@ -41,6 +43,22 @@ fn examples_tests_pass_on_sw() {
             }
         }
     }
+    (sends, failures)
+}
+
+#[test]
+fn conformance_corpus_passes_on_sw() {
+    let (sends, failures) = run_dir("tests/conformance");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        sends >= 150,
+        "the corpus has only {sends} send expectations"
+    );
+}
+
+#[test]
+fn examples_tests_pass_on_sw() {
+    let (sends, failures) = run_dir("examples");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(sends >= 15, "only {sends} sends ran");
 }
