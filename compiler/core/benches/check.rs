@@ -1,5 +1,6 @@
-//! `dpuc check` (parse + check, in memory) on generated policies of 1K, 10K
-//! and 100K rules; time per rule should stay flat (linear growth).
+//! `dpuc check` (parse + check, in memory) and lowering to the IR on
+//! generated policies of 1K, 10K and 100K rules; time per rule should stay
+//! flat (linear growth).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dpuc_core::span::SourceMap;
@@ -49,5 +50,25 @@ fn check(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, check);
+fn lower(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lower");
+    group.sample_size(10);
+    for n in [1_000usize, 10_000, 100_000] {
+        let mut sources = SourceMap::new();
+        let root = sources.add("bench.dpl", policy(n));
+        let checked = dpuc_core::check::check(&mut sources, root, &mut NoFiles);
+        let Some(hir) = checked.program else {
+            panic!("generated policy does not check")
+        };
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &hir, |b, hir| {
+            b.iter(|| {
+                dpuc_core::lower::lower(hir, &sources, "bench").map(|l| l.program.tables.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, check, lower);
 criterion_main!(benches);
