@@ -49,6 +49,20 @@ pub struct SourceFile {
     pub text: String,
 }
 
+impl SourceFile {
+    /// Byte offsets at which each line starts, for many line lookups.
+    pub fn line_starts(&self) -> Vec<usize> {
+        std::iter::once(0)
+            .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect()
+    }
+}
+
+/// The 1-based line of byte `offset`, given a file's [`SourceFile::line_starts`].
+pub fn line_of(starts: &[usize], offset: u32) -> usize {
+    starts.partition_point(|&s| s <= offset as usize)
+}
+
 /// Every source file a compilation has seen, in the order they were added.
 #[derive(Clone, Debug, Default)]
 pub struct SourceMap {

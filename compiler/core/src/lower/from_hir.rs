@@ -222,6 +222,9 @@ pub(super) fn policies(
 ) -> Result<Vec<PolicyIn>, Vec<RuleError>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
+    // Line tables per file, so numbering every rule stays linear.
+    let mut lines: std::collections::BTreeMap<crate::span::FileId, Vec<usize>> =
+        std::collections::BTreeMap::new();
     for pol in &p.policies {
         let mut rules = Vec::new();
         for r in &pol.rules {
@@ -245,7 +248,12 @@ pub(super) fn policies(
             };
             rules.push(RuleIn {
                 name: r.name.clone(),
-                line: sources.line_col(r.span.file, r.span.start).0 as u32,
+                line: crate::span::line_of(
+                    lines
+                        .entry(r.span.file)
+                        .or_insert_with(|| sources.get(r.span.file).line_starts()),
+                    r.span.start,
+                ) as u32,
                 dnf,
                 actions: dpuc_ir::Actions {
                     steps: steps(&r.steps),
