@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dpuc_core::span::SourceMap;
-use dpuc_ir::test::{FragSpec, L4Spec, PacketSpec};
+use dpuc_ir::test::{L4Spec, PacketSpec};
 use dpuc_runtime::exec::Machine;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -39,20 +39,11 @@ fn frame(src: u32, dst: u32, sport: u16, dport: u16, proto: u8) -> Vec<u8> {
         17 => L4Spec::Udp { sport, dport },
         p => L4Spec::Proto(p),
     };
-    dpuc_runtime::craft::build(&PacketSpec {
-        eth_src: [2, 0, 0, 0, 0, 1],
-        eth_dst: [2, 0, 0, 0, 0, 2],
-        vlan: None,
-        src: IpAddr::V4(Ipv4Addr::from(src)),
-        dst: IpAddr::V4(Ipv4Addr::from(dst)),
+    dpuc_runtime::craft::build(&PacketSpec::new(
+        IpAddr::V4(Ipv4Addr::from(src)),
+        IpAddr::V4(Ipv4Addr::from(dst)),
         l4,
-        dscp: 0,
-        ecn: 0,
-        ttl: 64,
-        len: None,
-        frag: FragSpec::None,
-        encap: None,
-    })
+    ))
     .unwrap_or_default()
 }
 

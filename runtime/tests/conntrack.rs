@@ -1,7 +1,7 @@
 //! The §5 state machine on real frames: handshake, replies, invalid, RST,
 //! FIN, timeouts, UDP, ICMP echo and errors, zones, a full table.
 
-use dpuc_ir::test::{FragSpec, L4Spec, PacketSpec};
+use dpuc_ir::test::{L4Spec, PacketSpec};
 use dpuc_ir::{CtState, Timeouts};
 use dpuc_runtime::conntrack::{Config, Direction, Full, Tracker};
 use dpuc_runtime::craft::build;
@@ -30,20 +30,11 @@ fn tracker(max: u64, evict: bool) -> Tracker {
 }
 
 fn pkt(src: &str, dst: &str, l4: L4Spec) -> Vec<u8> {
-    build(&PacketSpec {
-        eth_src: [2, 0, 0, 0, 0, 1],
-        eth_dst: [2, 0, 0, 0, 0, 2],
-        vlan: None,
-        src: src.parse().unwrap_or_else(|_| unreachable!()),
-        dst: dst.parse().unwrap_or_else(|_| unreachable!()),
+    build(&PacketSpec::new(
+        src.parse().unwrap_or_else(|_| unreachable!()),
+        dst.parse().unwrap_or_else(|_| unreachable!()),
         l4,
-        dscp: 0,
-        ecn: 0,
-        ttl: 64,
-        len: None,
-        frag: FragSpec::None,
-        encap: None,
-    })
+    ))
     .unwrap_or_else(|e| panic!("{e}"))
 }
 

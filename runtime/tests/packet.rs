@@ -8,20 +8,8 @@ use proptest::prelude::*;
 use std::net::IpAddr;
 
 fn spec(src: &str, dst: &str, l4: L4Spec) -> PacketSpec {
-    PacketSpec {
-        eth_src: [2, 0, 0, 0, 0, 1],
-        eth_dst: [2, 0, 0, 0, 0, 2],
-        vlan: None,
-        src: src.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
-        dst: dst.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
-        l4,
-        dscp: 0,
-        ecn: 0,
-        ttl: 64,
-        len: None,
-        frag: FragSpec::None,
-        encap: None,
-    }
+    let ip = |s: &str| s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    PacketSpec::new(ip(src), ip(dst), l4)
 }
 
 fn tcp(flags: u8) -> L4Spec {

@@ -10,10 +10,7 @@ use std::path::Path;
 /// the sources (for rendering later reports) and the lowered program. On
 /// failure returns the exit status.
 pub fn compile(path: &Path) -> Result<(SourceMap, Lowered), u8> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        eprintln!("error: cannot read {}: {e}", path.display());
-        crate::EXIT_USAGE
-    })?;
+    let text = read(path)?;
     let mut sources = SourceMap::new();
     let root = sources.add(path.display().to_string(), text);
     let checked = dpuc_core::check::check(&mut sources, root, &mut FsLoader);
@@ -39,4 +36,12 @@ fn print_diags(sources: &SourceMap, diags: &[Diagnostic]) {
     if !diags.is_empty() {
         eprint!("{}", render::human(sources, diags));
     }
+}
+
+/// The text of `path`, or (after saying why) the exit status for I/O failure.
+pub fn read(path: &Path) -> Result<String, u8> {
+    std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", path.display());
+        crate::EXIT_USAGE
+    })
 }

@@ -168,24 +168,17 @@ fn build_writes_the_ir_and_the_report() {
 
 #[test]
 fn run_classifies_a_capture_and_writes_verdicts_and_the_frames_that_leave() {
-    use dpuc_ir::test::{FragSpec, L4Spec, PacketSpec};
-    let syn = |src: &str| PacketSpec {
-        eth_src: [2, 0, 0, 0, 0, 1],
-        eth_dst: [2, 0, 0, 0, 0, 2],
-        vlan: None,
-        src: src.parse().unwrap_or_else(|_| unreachable!()),
-        dst: "10.0.1.5".parse().unwrap_or_else(|_| unreachable!()),
-        l4: L4Spec::Tcp {
-            sport: 51000,
-            dport: 22,
-            flags: 0x02,
-        },
-        dscp: 0,
-        ecn: 0,
-        ttl: 64,
-        len: None,
-        frag: FragSpec::None,
-        encap: None,
+    use dpuc_ir::test::{L4Spec, PacketSpec};
+    let syn = |src: &str| {
+        PacketSpec::new(
+            src.parse().unwrap_or_else(|_| unreachable!()),
+            "10.0.1.5".parse().unwrap_or_else(|_| unreachable!()),
+            L4Spec::Tcp {
+                sport: 51000,
+                dport: 22,
+                flags: 0x02,
+            },
+        )
     };
     let frames: Vec<dpuc_runtime::pcap::Frame> = ["192.168.100.7", "203.0.113.9"]
         .iter()

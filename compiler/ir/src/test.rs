@@ -119,6 +119,27 @@ pub struct PacketSpec {
     pub encap: Option<Box<Encap>>,
 }
 
+impl PacketSpec {
+    /// A packet with §8's defaults: the default MACs, no tag, DSCP and ECN 0,
+    /// TTL 64, no padding, not fragmented, not tunnelled.
+    pub fn new(src: IpAddr, dst: IpAddr, l4: L4Spec) -> Self {
+        PacketSpec {
+            eth_src: [2, 0, 0, 0, 0, 1],
+            eth_dst: [2, 0, 0, 0, 0, 2],
+            vlan: None,
+            src,
+            dst,
+            l4,
+            dscp: 0,
+            ecn: 0,
+            ttl: 64,
+            len: None,
+            frag: FragSpec::None,
+            encap: None,
+        }
+    }
+}
+
 /// Fragment position of a test packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,7 +1,7 @@
 //! `dpuc check`: parse and check files, print every diagnostic.
 
 use crate::loader::FsLoader;
-use crate::{Format, EXIT_USAGE};
+use crate::Format;
 use dpuc_core::diag::{has_errors, render, Diagnostic, Severity};
 use dpuc_core::span::SourceMap;
 use std::path::PathBuf;
@@ -10,11 +10,10 @@ use std::path::PathBuf;
 pub fn run(files: &[PathBuf], format: Format) -> u8 {
     let mut status = 0;
     for path in files {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::compile::read(path) {
             Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
-                status = EXIT_USAGE;
+            Err(s) => {
+                status = s;
                 continue;
             }
         };

@@ -9,11 +9,10 @@ use std::path::PathBuf;
 pub fn run(files: &[PathBuf], check: bool) -> u8 {
     let mut status = 0;
     for path in files {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::compile::read(path) {
             Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
-                status = EXIT_USAGE;
+            Err(s) => {
+                status = s;
                 continue;
             }
         };

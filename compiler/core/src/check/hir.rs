@@ -107,46 +107,8 @@ pub struct Set {
     pub span: Span,
 }
 
-/// Meter units.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MeterUnit {
-    /// pps and packets.
-    Packets,
-    /// bps (bits per second) and bytes.
-    Bytes,
-}
-
-/// Meter algorithms with rates per second (packets, or bits) and sizes (packets or bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MeterKind {
-    /// One token bucket.
-    TokenBucket {
-        /// Rate.
-        rate: u64,
-        /// Burst.
-        burst: u64,
-    },
-    /// RFC 2697.
-    SrTcm {
-        /// Committed rate.
-        cir: u64,
-        /// Committed burst.
-        cbs: u64,
-        /// Excess burst.
-        ebs: u64,
-    },
-    /// RFC 2698.
-    TrTcm {
-        /// Committed rate.
-        cir: u64,
-        /// Committed burst.
-        cbs: u64,
-        /// Peak rate.
-        pir: u64,
-        /// Peak burst.
-        pbs: u64,
-    },
-}
+// Meter algorithms and units are the IR's own: nothing is lost between them.
+pub use dpuc_ir::{MeterKind, MeterUnit};
 
 /// A meter.
 #[derive(Clone, Debug, PartialEq)]

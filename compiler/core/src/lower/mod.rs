@@ -107,19 +107,8 @@ fn skeleton(p: &hir::Program, name: &str) -> Program {
         .iter()
         .map(|m| ir::Meter {
             name: m.name.clone(),
-            kind: match m.kind {
-                hir::MeterKind::TokenBucket { rate, burst } => {
-                    ir::MeterKind::TokenBucket { rate, burst }
-                }
-                hir::MeterKind::SrTcm { cir, cbs, ebs } => ir::MeterKind::SrTcm { cir, cbs, ebs },
-                hir::MeterKind::TrTcm { cir, cbs, pir, pbs } => {
-                    ir::MeterKind::TrTcm { cir, cbs, pir, pbs }
-                }
-            },
-            unit: match m.unit {
-                hir::MeterUnit::Packets => ir::MeterUnit::Packets,
-                hir::MeterUnit::Bytes => ir::MeterUnit::Bytes,
-            },
+            kind: m.kind,
+            unit: m.unit,
             per: m.per.clone(),
             max_keys: m.max_keys,
         })
