@@ -27,6 +27,7 @@ fn every_example_lowers_to_a_valid_ir_that_round_trips_and_matches_its_snapshot(
         );
         insta::with_settings!({ snapshot_suffix => name.clone(), prepend_module_to_snapshot => false }, {
             insta::assert_snapshot!("ir", dpuc_ir::text::to_text(program));
+            insta::assert_snapshot!("ir_json", serde_json::to_string_pretty(program).unwrap_or_default());
         });
     }
 }
