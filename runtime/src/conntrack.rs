@@ -243,10 +243,17 @@ impl Tracker {
                 verdict(CtState::Invalid)
             };
         };
-        let Some(c) = self.conns.get(&orig).cloned() else {
+        // An echo request must go the original way and a reply the other;
+        // a reply travelling "forwards" matches no request.
+        if matches!(layer.l4, Some(L4::Icmp { .. })) {
+            let is_request = flags == if ip.proto == 58 { 128 } else { 8 };
+            if is_request != (dir == Direction::Original) {
+                return verdict(CtState::Invalid);
+            }
+        }
+        let Some(mut c) = self.conns.get(&orig).cloned() else {
             return verdict(CtState::Invalid);
         };
-        let mut c = c;
         let mut state = if dir == Direction::Reply || c.replied {
             CtState::Established
         } else {

@@ -219,7 +219,17 @@ fn icmp_echo_and_errors() {
         send(&mut t, &echo("10.0.0.2", "10.0.0.1", 0), 1).0,
         CtState::Established
     );
-    assert_eq!(t.count(1 + 10 * S), 0, "icmp timeout");
+    // A reply going the request's way, or a request going the reply's way,
+    // matches no exchange.
+    assert_eq!(
+        send(&mut t, &echo("10.0.0.1", "10.0.0.2", 0), 2).0,
+        CtState::Invalid
+    );
+    assert_eq!(
+        send(&mut t, &echo("10.0.0.2", "10.0.0.1", 8), 2).0,
+        CtState::Invalid
+    );
+    assert_eq!(t.count(2 + 10 * S), 0, "icmp timeout");
     // An ICMP port-unreachable quoting a tracked UDP flow is related.
     send(
         &mut t,
