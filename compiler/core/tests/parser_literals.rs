@@ -153,3 +153,15 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let p = parse(FileId(0), &src);
     assert_eq!(p.diagnostics[0].code, "E0001");
 }
+
+#[test]
+fn a_keyword_used_as_a_name_is_named() {
+    let src = "policy p {\n    rule after: tcp => drop;\n    default drop;\n}\n";
+    let d = &parse(FileId(0), src).diagnostics[0];
+    assert_eq!(d.code, "E0001");
+    assert_eq!(
+        &src[d.primary.span.start as usize..d.primary.span.end as usize],
+        "after"
+    );
+    assert!(d.message.contains("keyword"), "{}", d.message);
+}

@@ -212,6 +212,64 @@ fn comments(file: FileId, text: &str) -> Vec<Comment> {
     out
 }
 
+/// The words the grammar reserves (`kw` in `dpl.pest`).
+const KEYWORDS: [&str; 31] = [
+    "use",
+    "port",
+    "const",
+    "set",
+    "counter",
+    "meter",
+    "conntrack",
+    "policy",
+    "pipeline",
+    "test",
+    "rule",
+    "default",
+    "and",
+    "or",
+    "not",
+    "in",
+    "via",
+    "send",
+    "after",
+    "expect",
+    "accept",
+    "drop",
+    "reject",
+    "forward",
+    "jump",
+    "count",
+    "mirror",
+    "log",
+    "notrack",
+    "continue",
+    "has",
+];
+
+/// E0001 on a keyword used as a name, when one sits at or just before `pos`.
+fn keyword_as_name(file: FileId, offset: usize, chunk: &str, pos: usize) -> Option<Diagnostic> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let end = pos + chunk[pos..].chars().take_while(|c| is_word(*c)).count();
+    let (start, end) = if end > pos {
+        (pos, end)
+    } else {
+        let before = chunk[..pos].trim_end_matches([' ', '\t']);
+        let start = before.len() - before.chars().rev().take_while(|c| is_word(*c)).count();
+        (start, before.len())
+    };
+    let word = &chunk[start..end];
+    KEYWORDS.contains(&word).then(|| {
+        Diagnostic::new(
+            "E0001",
+            Span::new(file, offset + start, offset + end),
+            format!("`{word}` is a keyword, not a name"),
+        )
+        .label("keywords cannot name rules, ports or other items")
+        .help(format!("rename it, for example `{word}_`"))
+    })
+}
+
 /// Keywords and structural punctuation; lexical fragments (`0x`, `_`, `#`)
 /// would only confuse.
 fn is_user_token(t: &str) -> bool {
@@ -350,6 +408,13 @@ fn syntax_error(
             expected[n - 1]
         ),
     };
+    // A keyword where a name belongs (`rule after: ...`) is the likeliest
+    // cause when a name was expected right after one.
+    if expected.iter().any(|e| e == "a name") {
+        if let Some(d) = keyword_as_name(file, offset, chunk, pos) {
+            return d;
+        }
+    }
     // A missing `;` is best shown where it belongs: right after the previous
     // token, not at the start of the next line.
     if expected.iter().any(|e| e == "`;`") {
