@@ -24,6 +24,7 @@ pub fn format(module: &Module, text: &str) -> String {
         next_comment: 0,
         indent: 0,
         last_end: 0,
+        trailing: false,
     };
     // (kind of the previous item, whether it was a block)
     let mut prev: Option<(std::mem::Discriminant<Item>, bool)> = None;
@@ -41,6 +42,9 @@ pub fn format(module: &Module, text: &str) -> String {
             Some((k, was_block)) => k != kind || was_block || block || p.blank_before(start),
         };
         p.leading(start, sep);
+        if !block {
+            p.hoist(item.span().end as usize);
+        }
         print::item(&mut p, item);
         p.last_end = item.span().end as usize;
         prev = Some((kind, block));
@@ -64,6 +68,10 @@ pub(crate) struct Printer<'a> {
     next_comment: usize,
     indent: usize,
     last_end: usize,
+    /// Whether the last line printed already ends in a comment, so that a
+    /// second comment must not be appended to it (it would become part of
+    /// the first one's text).
+    trailing: bool,
 }
 
 impl Printer<'_> {
@@ -90,8 +98,10 @@ impl Printer<'_> {
                 break;
             }
             let from = self.last_end.min(cs);
-            let same_line =
-                !self.text[from..cs].contains('\n') && self.last_end > 0 && !self.out.is_empty();
+            let same_line = !self.text[from..cs].contains('\n')
+                && self.last_end > 0
+                && !self.out.is_empty()
+                && !self.trailing;
             if same_line {
                 while self.out.ends_with('\n') {
                     self.out.pop();
@@ -99,6 +109,7 @@ impl Printer<'_> {
                 self.out.push_str("  ");
                 self.out.push_str(&c.text);
                 self.out.push('\n');
+                self.trailing = true;
             } else {
                 if sep || self.text[from..cs].matches('\n').count() >= 2 && !self.out.is_empty() {
                     self.blank();
@@ -106,7 +117,10 @@ impl Printer<'_> {
                 }
                 self.line(&c.text);
             }
-            self.last_end = c.span.end as usize;
+            // A comment inside the previous node (e.g. between `policy p`
+            // and `{`) must not move the cursor back into that node, or the
+            // node's own line breaks would read as blank lines.
+            self.last_end = self.last_end.max(c.span.end as usize);
             self.next_comment += 1;
         }
         let emitted_any = self.last_end > 0 && self.out.ends_with('\n');
@@ -122,6 +136,19 @@ impl Printer<'_> {
                 && self.comment_just_emitted(start))
         {
             self.blank();
+        }
+    }
+
+    /// Emits the comments inside a one-line node (before `end`) on their
+    /// own lines just above it: the node is printed on one line, so a
+    /// comment in its middle cannot stay where it was without breaking it.
+    pub(crate) fn hoist(&mut self, end: usize) {
+        while let Some(c) = self.comments.get(self.next_comment) {
+            if c.span.start as usize >= end {
+                break;
+            }
+            self.line(&c.text);
+            self.next_comment += 1;
         }
     }
 
@@ -147,5 +174,6 @@ impl Printer<'_> {
         }
         self.out.push_str(s);
         self.out.push('\n');
+        self.trailing = false;
     }
 }

@@ -149,6 +149,7 @@ fn block<T>(
         let (s, lines) = f(p, it);
         let sep = !first && p.blank_before(s.start as usize);
         p.leading(s.start as usize, sep);
+        p.hoist(s.end as usize);
         for l in lines {
             p.line(&l);
         }
@@ -161,6 +162,9 @@ fn block<T>(
     p.line("}");
 }
 
+/// A rule on one line if it fits in [`WIDTH`] columns; otherwise broken
+/// after `=>` with the actions on one continuation line, or, if that is
+/// still too long, one action per continuation line.
 fn rule(r: &Rule, indent: usize) -> Vec<String> {
     let pred = r
         .pred
@@ -172,11 +176,17 @@ fn rule(r: &Rule, indent: usize) -> Vec<String> {
     if one.len() + indent * 4 <= WIDTH {
         return vec![one];
     }
-    // Too long: actions go on a continuation line.
-    vec![
-        format!("rule {}:{pred} =>", r.name.name),
-        format!("    {};", actions.join(", ")),
-    ]
+    let head = format!("rule {}:{pred} =>", r.name.name);
+    let cont = format!("    {};", actions.join(", "));
+    if cont.len() + indent * 4 <= WIDTH || actions.len() == 1 {
+        return vec![head, cont];
+    }
+    let last = actions.len() - 1;
+    let mut lines = vec![head];
+    for (i, a) in actions.iter().enumerate() {
+        lines.push(format!("    {a}{}", if i == last { ";" } else { "," }));
+    }
+    lines
 }
 
 fn pred(x: &Pred) -> String {
