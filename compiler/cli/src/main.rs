@@ -111,6 +111,11 @@ enum Command {
 pub enum Target {
     /// The software pipeline (the reference meaning): `NAME.ir.json`.
     Sw,
+    /// P4 for the Portable NIC Architecture: `NAME.p4`, P4Info and entries.
+    #[value(name = "p4-pna")]
+    P4Pna,
+    /// The PNA program checked against the AMD Pensando (Elba) profile.
+    Pensando,
 }
 
 impl Target {
@@ -118,6 +123,8 @@ impl Target {
     pub fn name(self) -> &'static str {
         match self {
             Target::Sw => "sw",
+            Target::P4Pna => "p4-pna",
+            Target::Pensando => "pensando",
         }
     }
 }

@@ -231,3 +231,49 @@ fn run_classifies_a_capture_and_writes_verdicts_and_the_frames_that_leave() {
         Some(1)
     );
 }
+
+#[test]
+fn build_p4_pna_writes_p4_p4info_and_entries_or_names_what_it_refuses() {
+    let dir = std::env::temp_dir().join(format!("dpuc-p4-{}", std::process::id()));
+    let d = dir.display().to_string();
+    let ok = dpuc(&[
+        "build",
+        &repo("examples/pipeline.dpl"),
+        "--target",
+        "p4-pna",
+        "-o",
+        &d,
+    ]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let p4 = std::fs::read_to_string(dir.join("pipeline.p4")).unwrap_or_default();
+    assert!(
+        p4.contains("#include <pna.p4>") && p4.contains("PNA_NIC("),
+        "{p4}"
+    );
+    for f in [
+        "pipeline.p4info.txtpb",
+        "pipeline.entries.json",
+        "pipeline.report.txt",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let refused = dpuc(&[
+        "build",
+        &repo("examples/tour/01-rules.dpl"),
+        "--target",
+        "pensando",
+        "-o",
+        &d,
+    ]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        err.contains("pensando") && err.contains("no_telnet") && err.contains("reject"),
+        "{err}"
+    );
+}
