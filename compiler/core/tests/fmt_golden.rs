@@ -1,6 +1,10 @@
 //! Golden outputs of `dpuc fmt` on inputs with comments inside nodes and
 //! over-long rules, plus the round-trip guarantees on those inputs.
 
+mod common;
+
+use common::{comments, shape};
+
 use dpuc_core::fmt::format;
 use dpuc_core::span::FileId;
 use dpuc_core::syntax::parse;
@@ -11,30 +15,6 @@ fn fmt(text: &str) -> String {
     format(&p.module, text)
 }
 
-fn comment_texts(text: &str) -> Vec<String> {
-    parse(FileId(0), text)
-        .module
-        .comments
-        .into_iter()
-        .map(|c| c.text)
-        .collect()
-}
-
-/// The items' Debug form with every `Span { .. }` cut out, so that trees
-/// parsed from differently laid-out text compare equal.
-fn shape(text: &str) -> String {
-    let dbg = format!("{:?}", parse(FileId(0), text).module.items);
-    let mut out = String::new();
-    let mut rest = dbg.as_str();
-    while let Some(i) = rest.find("Span {") {
-        out.push_str(&rest[..i]);
-        let j = rest[i..].find('}').map_or(rest.len() - i, |j| j + 1);
-        rest = &rest[i + j..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Formats `input`, checks it against `expected`, then checks idempotence
 /// that the tree is unchanged, and that every comment survives in order.
 fn check(input: &str, expected: &str) {
@@ -42,7 +22,7 @@ fn check(input: &str, expected: &str) {
     assert_eq!(once, expected, "\n--- got\n{once}");
     assert_eq!(fmt(&once), once, "not idempotent");
     assert_eq!(shape(input), shape(&once), "meaning changed");
-    assert_eq!(comment_texts(input), comment_texts(&once));
+    assert_eq!(comments(input), comments(&once));
 }
 
 #[test]

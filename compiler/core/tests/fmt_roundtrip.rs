@@ -1,35 +1,14 @@
 //! `dpuc fmt` is idempotent, keeps every comment, and preserves meaning
 //! (the same syntax tree modulo spans) on every example and the stdlib.
 
+mod common;
+
+use common::{comments, shape};
+
 use dpuc_core::fmt::format;
 use dpuc_core::span::FileId;
 use dpuc_core::syntax::parse;
 use std::path::PathBuf;
-
-/// The tree's Debug form with every span removed.
-fn shape(text: &str) -> String {
-    let p = parse(FileId(0), text);
-    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
-    let dbg = format!("{:?}", p.module.items);
-    let mut out = String::new();
-    let mut rest = dbg.as_str();
-    while let Some(i) = rest.find("Span {") {
-        out.push_str(&rest[..i]);
-        let j = rest[i..].find('}').map_or(rest.len() - i, |j| j + 1);
-        rest = &rest[i + j..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn comments(text: &str) -> Vec<String> {
-    parse(FileId(0), text)
-        .module
-        .comments
-        .into_iter()
-        .map(|c| c.text)
-        .collect()
-}
 
 fn corpus() -> Vec<(String, String)> {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));

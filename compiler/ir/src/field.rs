@@ -259,9 +259,10 @@ impl FieldRef {
     }
 }
 
-impl fmt::Display for Header {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
+impl Header {
+    /// The header's name in DPL (`tcp`, `ipv6`, `l4`...).
+    pub fn name(self) -> &'static str {
+        match self {
             Header::Eth => "eth",
             Header::Vlan => "vlan",
             Header::Ip => "ip",
@@ -276,8 +277,13 @@ impl fmt::Display for Header {
             Header::Icmpv6 => "icmpv6",
             Header::Vxlan => "vxlan",
             Header::Geneve => "geneve",
-        };
-        f.write_str(s)
+        }
+    }
+}
+
+impl fmt::Display for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

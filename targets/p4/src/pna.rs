@@ -136,7 +136,7 @@ fn kind_name(k: MatchKind) -> &'static str {
 
 fn field_name(f: FieldRef) -> String {
     let base = match f.field {
-        Field::Valid(h) => format!("valid_{}", header_name(h)),
+        Field::Valid(h) => format!("valid_{}", h.name()),
         other => {
             let dbg = format!("{other:?}");
             let mut s = String::new();
@@ -157,25 +157,6 @@ fn field_name(f: FieldRef) -> String {
         format!("f_inner_{base}")
     } else {
         format!("f_{base}")
-    }
-}
-
-fn header_name(h: Header) -> &'static str {
-    match h {
-        Header::Eth => "eth",
-        Header::Vlan => "vlan",
-        Header::Ip => "ip",
-        Header::Ipv4 => "ipv4",
-        Header::Ipv6 => "ipv6",
-        Header::Tcp => "tcp",
-        Header::Udp => "udp",
-        Header::Sctp => "sctp",
-        Header::L4 => "l4",
-        Header::Icmp => "icmp",
-        Header::Icmpv4 => "icmpv4",
-        Header::Icmpv6 => "icmpv6",
-        Header::Vxlan => "vxlan",
-        Header::Geneve => "geneve",
     }
 }
 
