@@ -9,6 +9,10 @@
 
 pub mod conntrack;
 pub mod craft;
+/// The Linux eBPF loader (feature `ebpf`): objects, maps and test runs
+/// through the bpf() syscall.
+#[cfg(all(feature = "ebpf", target_os = "linux"))]
+pub mod ebpf;
 pub mod exec;
 pub mod meter;
 pub mod packet;
