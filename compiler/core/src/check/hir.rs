@@ -3,7 +3,6 @@
 
 use crate::span::Span;
 use dpuc_ir::{FieldRef, Header};
-use std::net::IpAddr;
 
 /// Index of a port in [`Program::ports`].
 pub type PortIx = usize;
@@ -411,75 +410,8 @@ pub enum TestStep {
     },
 }
 
-/// A test packet.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Packet {
-    /// Built per §8.
-    Spec(Box<PacketSpec>),
-    /// Raw bytes.
-    Raw(Vec<u8>),
-}
-
-/// A §8 packet.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PacketSpec {
-    /// Source address.
-    pub src: IpAddr,
-    /// Destination address.
-    pub dst: IpAddr,
-    /// L4.
-    pub l4: L4,
-    /// Options.
-    pub vlan: Option<u16>,
-    /// DSCP.
-    pub dscp: u8,
-    /// ECN.
-    pub ecn: u8,
-    /// TTL.
-    pub ttl: u8,
-    /// Pad to this length.
-    pub len: Option<u16>,
-    /// 0 none, 1 first, 2 later.
-    pub frag: u8,
-    /// Ethernet addresses.
-    pub eth: Option<([u8; 6], [u8; 6])>,
-    /// Encapsulation: VXLAN (false) or Geneve (true), VNI, inner packet.
-    pub encap: Option<Box<(bool, u32, PacketSpec)>>,
-}
-
-/// L4 of a test packet.
-#[derive(Clone, Debug, PartialEq)]
-pub enum L4 {
-    /// TCP.
-    Tcp {
-        /// Source port.
-        sport: u16,
-        /// Destination port.
-        dport: u16,
-        /// Flags byte.
-        flags: u8,
-    },
-    /// UDP.
-    Udp {
-        /// Source port.
-        sport: u16,
-        /// Destination port.
-        dport: u16,
-    },
-    /// ICMP (family from the addresses).
-    Icmp {
-        /// Type.
-        ty: u8,
-        /// Code.
-        code: u8,
-        /// Echo id.
-        id: u16,
-        /// Echo seq.
-        seq: u16,
-    },
-    /// Other protocol.
-    Proto(u8),
-}
+// Test packets are the IR's own description (§8), built once here.
+pub use dpuc_ir::test::{Encap, EncapKind, FragSpec, L4Spec as L4, Packet, PacketSpec};
 
 /// Expected result of a send.
 #[derive(Clone, Debug, PartialEq)]

@@ -378,23 +378,11 @@ impl Checker {
             );
             return None;
         }
-        let mut spec = hir::PacketSpec {
-            src,
-            dst,
-            l4,
-            vlan: None,
-            dscp: 0,
-            ecn: 0,
-            ttl: 64,
-            len: None,
-            frag: 0,
-            eth: None,
-            encap: None,
-        };
+        let mut spec = hir::PacketSpec::new(src, dst, l4);
         for o in &p.options {
             self.packet_opt(module, &mut spec, o, p.span)?;
         }
-        Some(hir::Packet::Spec(Box::new(spec)))
+        Some(hir::Packet::Spec(spec))
     }
 
     fn packet_opt(
@@ -435,7 +423,9 @@ impl Checker {
             }
             PacketOpt::Frag(w) => {
                 spec.frag = match find(symbols::FRAGS, &w.name) {
-                    Some(f) => f,
+                    Some(0) => hir::FragSpec::None,
+                    Some(1) => hir::FragSpec::First,
+                    Some(_) => hir::FragSpec::Later,
                     None => {
                         self.err(
                             Diagnostic::new(
@@ -462,13 +452,19 @@ impl Checker {
                     }
                 };
                 let (s, d) = (mac(self, a), mac(self, b));
-                spec.eth = Some((s?, d?));
+                (spec.eth_src, spec.eth_dst) = (s?, d?);
             }
             PacketOpt::Vxlan(v, inner) | PacketOpt::Geneve(v, inner) => {
                 let vni = self.int_of(module, v, Ty::Int(24))? as u32;
-                let geneve = matches!(o, PacketOpt::Geneve(..));
+                let kind = if matches!(o, PacketOpt::Geneve(..)) {
+                    hir::EncapKind::Geneve
+                } else {
+                    hir::EncapKind::Vxlan
+                };
                 match self.packet(module, inner, false)? {
-                    hir::Packet::Spec(inner) => spec.encap = Some(Box::new((geneve, vni, *inner))),
+                    hir::Packet::Spec(inner) => {
+                        spec.encap = Some(Box::new(hir::Encap { kind, vni, inner }))
+                    }
                     hir::Packet::Raw(_) => {
                         self.err(
                             Diagnostic::new(

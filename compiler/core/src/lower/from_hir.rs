@@ -346,10 +346,7 @@ pub(super) fn suite(p: &hir::Program) -> t::Suite {
                         expect,
                         span,
                     } => t::Step::Send {
-                        packet: match packet {
-                            hir::Packet::Raw(b) => t::Packet::Raw(b.clone()),
-                            hir::Packet::Spec(s) => t::Packet::Spec(spec(s)),
-                        },
+                        packet: packet.clone(),
                         port: on.map(|p| p as u32),
                         at_ns: *at_ns,
                         expect: t::Expect {
@@ -400,53 +397,4 @@ pub(super) fn suite(p: &hir::Program) -> t::Suite {
         })
         .collect();
     t::Suite { tests }
-}
-
-/// Default test MACs (§8).
-const ETH_SRC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const ETH_DST: [u8; 6] = [2, 0, 0, 0, 0, 2];
-
-fn spec(s: &hir::PacketSpec) -> t::PacketSpec {
-    let (eth_src, eth_dst) = s.eth.unwrap_or((ETH_SRC, ETH_DST));
-    t::PacketSpec {
-        eth_src,
-        eth_dst,
-        vlan: s.vlan,
-        src: s.src,
-        dst: s.dst,
-        l4: match s.l4 {
-            hir::L4::Tcp {
-                sport,
-                dport,
-                flags,
-            } => t::L4Spec::Tcp {
-                sport,
-                dport,
-                flags,
-            },
-            hir::L4::Udp { sport, dport } => t::L4Spec::Udp { sport, dport },
-            hir::L4::Icmp { ty, code, id, seq } => t::L4Spec::Icmp { ty, code, id, seq },
-            hir::L4::Proto(p) => t::L4Spec::Proto(p),
-        },
-        dscp: s.dscp,
-        ecn: s.ecn,
-        ttl: s.ttl,
-        len: s.len,
-        frag: match s.frag {
-            0 => t::FragSpec::None,
-            1 => t::FragSpec::First,
-            _ => t::FragSpec::Later,
-        },
-        encap: s.encap.as_ref().map(|e| {
-            Box::new(t::Encap {
-                kind: if e.0 {
-                    t::EncapKind::Geneve
-                } else {
-                    t::EncapKind::Vxlan
-                },
-                vni: e.1,
-                inner: spec(&e.2),
-            })
-        }),
-    }
 }
