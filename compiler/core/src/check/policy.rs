@@ -8,7 +8,7 @@ use super::{suggest, Checker};
 use crate::ast::{self, ActionKind, TestOp, ValueKind};
 use crate::diag::Diagnostic;
 use crate::span::Span;
-use dpuc_ir::{Field, FieldRef};
+use dpuc_ir::{Field, FieldRef, Header};
 
 impl Checker {
     pub(super) fn declare_meter(&mut self, module: usize, m: &ast::MeterDecl) {
@@ -1058,11 +1058,44 @@ fn is_terminal(a: &ActionKind) -> bool {
 
 /// `field not in S`: the header is present and the value is not a member.
 fn not_in(field: LogicalField, member: Pred) -> Pred {
+    // An inline address list implies the families of its members, as a
+    // literal does (§4.1): `ip.dst not in { 2001:db8::/32 }` is false for
+    // IPv4. A named set may gain either family at run time, so it does not.
+    if let (LogicalField::Ip { v4, v6 }, Pred::InElems { elems, .. }) = (field, &member) {
+        let family = |want_v4: bool| -> Vec<Elem> {
+            elems
+                .iter()
+                .copied()
+                .filter(|e| matches!(e, Elem::V4(..)) == want_v4)
+                .collect()
+        };
+        let parts: Vec<Pred> = [(true, v4, Header::Ipv4), (false, v6, Header::Ipv6)]
+            .into_iter()
+            .filter_map(|(want_v4, f, h)| {
+                let members = family(want_v4);
+                (!members.is_empty()).then(|| {
+                    Pred::And(vec![
+                        Pred::Present(FieldRef {
+                            inner: f.inner,
+                            field: Field::Valid(h),
+                        }),
+                        Pred::Not(Box::new(Pred::InElems {
+                            field,
+                            elems: members,
+                        })),
+                    ])
+                })
+            })
+            .collect();
+        if !parts.is_empty() {
+            return Pred::Or(parts);
+        }
+    }
     let presence = match field {
         LogicalField::Field(f) | LogicalField::IcmpType(f) => f.presence(),
         LogicalField::Ip { v4, .. } => Some(FieldRef {
             inner: v4.inner,
-            field: Field::Valid(dpuc_ir::Header::Ip),
+            field: Field::Valid(Header::Ip),
         }),
     };
     match presence {
