@@ -237,6 +237,15 @@ impl Checker {
         }
     }
 
+    /// `ADDR:PORT`, both checked (each reports its own error).
+    fn endpoint(&mut self, module: usize, e: &ast::Endpoint) -> Option<(IpAddr, u16)> {
+        let (addr, port) = (
+            self.addr(module, &e.addr),
+            self.int_of(module, &e.port, Ty::Int(16)),
+        );
+        Some((addr?, port? as u16))
+    }
+
     fn packet(&mut self, module: usize, p: &ast::Packet, outer: bool) -> Option<hir::Packet> {
         let (src, dst, l4) = match &p.kind {
             PacketKind::Raw(s) => {
@@ -280,41 +289,22 @@ impl Checker {
                         }
                     }
                 }
-                let (sa, sp) = (
-                    self.addr(module, &src.addr),
-                    self.int_of(module, &src.port, Ty::Int(16)),
-                );
-                let (da, dp) = (
-                    self.addr(module, &dst.addr),
-                    self.int_of(module, &dst.port, Ty::Int(16)),
-                );
+                let (s, d) = (self.endpoint(module, src), self.endpoint(module, dst));
+                let ((sa, sport), (da, dport)) = (s?, d?);
                 (
-                    sa?,
-                    da?,
+                    sa,
+                    da,
                     L4::Tcp {
-                        sport: sp? as u16,
-                        dport: dp? as u16,
+                        sport,
+                        dport,
                         flags: bits,
                     },
                 )
             }
             PacketKind::Udp { src, dst } => {
-                let (sa, sp) = (
-                    self.addr(module, &src.addr),
-                    self.int_of(module, &src.port, Ty::Int(16)),
-                );
-                let (da, dp) = (
-                    self.addr(module, &dst.addr),
-                    self.int_of(module, &dst.port, Ty::Int(16)),
-                );
-                (
-                    sa?,
-                    da?,
-                    L4::Udp {
-                        sport: sp? as u16,
-                        dport: dp? as u16,
-                    },
-                )
+                let (s, d) = (self.endpoint(module, src), self.endpoint(module, dst));
+                let ((sa, sport), (da, dport)) = (s?, d?);
+                (sa, da, L4::Udp { sport, dport })
             }
             PacketKind::Icmp { src, dst, what } => {
                 let (sa, da) = (self.addr(module, src), self.addr(module, dst));
