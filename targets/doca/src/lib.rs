@@ -1,0 +1,1 @@
+//! `dpuc-doca`: the DOCA Flow backend of dpuc (work in progress).
