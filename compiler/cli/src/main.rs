@@ -77,6 +77,13 @@ enum Command {
         /// Also print the capacity report.
         #[arg(long)]
         report: bool,
+        /// eBPF: read the clock and ingress port from the `dpuc_cfg` map and
+        /// record verdicts in `dpuc_trace` (what `dpuc test` runs).
+        #[arg(long)]
+        test_clock: bool,
+        /// eBPF: the hook(s) to build programs for.
+        #[arg(long, value_enum, default_value_t = HookArg::Both)]
+        hook: HookArg,
     },
     /// Run the policies' inline tests on targets; fail if any two disagree.
     Test {
@@ -116,6 +123,19 @@ pub enum Target {
     P4Pna,
     /// The PNA program checked against the AMD Pensando (Elba) profile.
     Pensando,
+    /// eBPF for XDP and TC: `NAME.bpf.o`, `NAME.ebpf.json`, `NAME.ir.json`.
+    Ebpf,
+}
+
+/// eBPF hooks to build for.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum HookArg {
+    /// XDP (section `xdp`) and TC (section `classifier`).
+    Both,
+    /// XDP only.
+    Xdp,
+    /// TC only (needed for `mirror`).
+    Tc,
 }
 
 impl Target {
@@ -125,6 +145,7 @@ impl Target {
             Target::Sw => "sw",
             Target::P4Pna => "p4-pna",
             Target::Pensando => "pensando",
+            Target::Ebpf => "ebpf",
         }
     }
 }
@@ -134,7 +155,9 @@ impl Target {
 pub enum TestTarget {
     /// The software pipeline.
     Sw,
-    /// Every target that can execute here (today: the software pipeline).
+    /// eBPF, run in this kernel with BPF_PROG_TEST_RUN.
+    Ebpf,
+    /// Every target that can execute here: sw and ebpf.
     All,
 }
 
@@ -169,10 +192,23 @@ fn main() -> ExitCode {
             target,
             output,
             report,
-        } => commands::build::run(&file, target, &output, report),
+            test_clock,
+            hook,
+        } => commands::build::run(
+            &file,
+            target,
+            &output,
+            &commands::build::BuildFlags {
+                report,
+                test_clock,
+                hook,
+            },
+        ),
         Command::Test { files, target } => {
             let targets = match target {
-                TestTarget::Sw | TestTarget::All => vec![Target::Sw],
+                TestTarget::Sw => vec![Target::Sw],
+                TestTarget::Ebpf => vec![Target::Ebpf],
+                TestTarget::All => vec![Target::Sw, Target::Ebpf],
             };
             commands::test::run(&files, &targets)
         }

@@ -32,8 +32,10 @@
 
 mod object;
 mod sys;
+mod target;
 
 pub use object::{parse as parse_object, MapSpec, ObjectSpec, ProgramSpec};
+pub use target::{Ebpf, TestBuildError};
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

@@ -13,8 +13,11 @@
 //! real. The layout is described in the book, chapter "eBPF objects".
 
 pub mod btf;
+pub mod codegen;
 pub mod elf;
 pub mod insn;
+
+pub use codegen::{emit, Artifact, Hook, Options};
 
 /// Everything that can go wrong while assembling a program or writing an object.
 ///

@@ -1,28 +1,83 @@
 //! `dpuc build`: compile a policy for a target and write its artifacts.
 
 use crate::compile::compile;
-use crate::{Target, EXIT_USAGE};
+use crate::{HookArg, Target, EXIT_USAGE};
 use std::path::Path;
 
+/// Flags of `dpuc build` beyond the file, target and directory.
+pub struct BuildFlags {
+    /// Print the capacity report.
+    pub report: bool,
+    /// eBPF: a test build.
+    pub test_clock: bool,
+    /// eBPF: hooks.
+    pub hook: HookArg,
+}
+
 /// Builds `file` for `target` into `out`; returns the exit status.
-pub fn run(file: &Path, target: Target, out: &Path, report: bool) -> u8 {
+pub fn run(file: &Path, target: Target, out: &Path, flags: &BuildFlags) -> u8 {
     let (_, lowered) = match compile(file) {
         Ok(c) => c,
         Err(status) => return status,
     };
     let program = &lowered.program;
-    let mut files: Vec<(String, String)> = Vec::new();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let ir_json = match serde_json::to_string_pretty(program) {
+        Ok(json) => json + "\n",
+        Err(e) => {
+            eprintln!("error: cannot serialize the IR: {e}");
+            return 1;
+        }
+    };
     let report_text = match target {
-        Target::Sw => match serde_json::to_string_pretty(program) {
-            Ok(json) => {
-                files.push((format!("{}.ir.json", program.name), json + "\n"));
-                dpuc_core::lower::report(program, target.name())
+        Target::Sw => {
+            files.push((format!("{}.ir.json", program.name), ir_json.into_bytes()));
+            dpuc_core::lower::report(program, target.name())
+        }
+        Target::Ebpf => {
+            let hooks = match flags.hook {
+                HookArg::Both => vec![dpuc_ebpf::Hook::Xdp, dpuc_ebpf::Hook::Tc],
+                HookArg::Xdp => vec![dpuc_ebpf::Hook::Xdp],
+                HookArg::Tc => vec![dpuc_ebpf::Hook::Tc],
+            };
+            let options = dpuc_ebpf::Options {
+                test_clock: flags.test_clock,
+                hooks,
+            };
+            let emitted = dpuc_ir::validate(program)
+                .map_err(|e| e.to_string())
+                .and_then(|valid| dpuc_ebpf::emit(&valid, &options).map_err(|e| e.to_string()));
+            match emitted {
+                Ok(a) => {
+                    let name = &program.name;
+                    files.push((format!("{name}.bpf.o"), a.object));
+                    let layout = serde_json::to_string_pretty(&a.layout).unwrap_or_default();
+                    files.push((format!("{name}.ebpf.json"), (layout + "\n").into_bytes()));
+                    files.push((format!("{name}.ir.json"), ir_json.into_bytes()));
+                    let mut listing = String::new();
+                    for (hook, text) in &a.listings {
+                        listing.push_str(&format!("; program dpuc_{}\n{text}\n", hook.name()));
+                    }
+                    files.push((format!("{name}.bpf.txt"), listing.into_bytes()));
+                    let mut report = dpuc_core::lower::report(program, target.name());
+                    for (hook, n) in &a.insns {
+                        report
+                            .push_str(&format!("program dpuc_{}: {n} instructions\n", hook.name()));
+                    }
+                    for m in &a.layout.maps {
+                        report.push_str(&format!(
+                            "map {}: {} entries of {} bytes\n",
+                            m.name, m.max_entries, m.value_size
+                        ));
+                    }
+                    report
+                }
+                Err(e) => {
+                    eprintln!("error[{}]: {}: {e}", target.name(), file.display());
+                    return 1;
+                }
             }
-            Err(e) => {
-                eprintln!("error: cannot serialize the IR: {e}");
-                return 1;
-            }
-        },
+        }
         Target::P4Pna | Target::Pensando => {
             let profile = if matches!(target, Target::Pensando) {
                 "pensando-elba"
@@ -39,9 +94,15 @@ pub fn run(file: &Path, target: Target, out: &Path, report: bool) -> u8 {
                 .and_then(|valid| dpuc_p4::pna::emit(&valid, &options).map_err(|e| e.to_string()));
             match emitted {
                 Ok(a) => {
-                    files.push((format!("{}.p4", program.name), a.p4));
-                    files.push((format!("{}.p4info.txtpb", program.name), a.p4info));
-                    files.push((format!("{}.entries.json", program.name), a.entries));
+                    files.push((format!("{}.p4", program.name), a.p4.into_bytes()));
+                    files.push((
+                        format!("{}.p4info.txtpb", program.name),
+                        a.p4info.into_bytes(),
+                    ));
+                    files.push((
+                        format!("{}.entries.json", program.name),
+                        a.entries.into_bytes(),
+                    ));
                     a.report
                 }
                 Err(e) => {
@@ -51,8 +112,11 @@ pub fn run(file: &Path, target: Target, out: &Path, report: bool) -> u8 {
             }
         }
     };
-    files.push((format!("{}.report.txt", program.name), report_text.clone()));
-    if report {
+    files.push((
+        format!("{}.report.txt", program.name),
+        report_text.clone().into_bytes(),
+    ));
+    if flags.report {
         print!("{report_text}");
     }
     if let Err(e) = std::fs::create_dir_all(out) {

@@ -33,6 +33,30 @@ pub fn run(files: &[PathBuf], targets: &[Target]) -> u8 {
                         continue;
                     }
                 },
+                Target::Ebpf => match ebpf_results(program, suite) {
+                    Ok(r) => r,
+                    Err(Skip::NoPrivilege(why)) => {
+                        println!(
+                            "skipped {} [ebpf]: no BPF privilege ({why})",
+                            file.display()
+                        );
+                        continue;
+                    }
+                    Err(Skip::Refused(why)) => {
+                        println!("refused {} [ebpf]: {why}", file.display());
+                        // Asked for eBPF alone, a refusal fails; among all
+                        // targets it is the compile error our promise allows.
+                        if targets.len() == 1 {
+                            status = 1;
+                        }
+                        continue;
+                    }
+                    Err(Skip::Broken(why)) => {
+                        eprintln!("error [ebpf]: {}: {why}", file.display());
+                        status = 1;
+                        continue;
+                    }
+                },
                 // P4 targets compile but do not execute on this machine.
                 Target::P4Pna | Target::Pensando => {
                     println!(
@@ -79,6 +103,26 @@ pub fn run(files: &[PathBuf], targets: &[Target]) -> u8 {
         status = status.max(1);
     }
     status
+}
+
+/// Why the eBPF target did not run a file's tests.
+enum Skip {
+    NoPrivilege(String),
+    Refused(String),
+    Broken(String),
+}
+
+fn ebpf_results(
+    program: &dpuc_ir::Program,
+    suite: &dpuc_ir::test::Suite,
+) -> Result<Vec<TestResult>, Skip> {
+    use dpuc_runtime::ebpf::{Ebpf, TestBuildError};
+    match Ebpf::for_program(program) {
+        Ok(mut t) => Ok(run_suite(&mut t, program, suite)),
+        Err(TestBuildError::NoPrivilege(e)) => Err(Skip::NoPrivilege(e.reason)),
+        Err(TestBuildError::Refused(e)) => Err(Skip::Refused(e.to_string())),
+        Err(e) => Err(Skip::Broken(e.to_string())),
+    }
 }
 
 /// Counts (and prints) tests where two targets observed different things.

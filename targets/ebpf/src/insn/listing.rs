@@ -23,7 +23,9 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         helper::L3_CSUM_REPLACE => "bpf_l3_csum_replace",
         helper::L4_CSUM_REPLACE => "bpf_l4_csum_replace",
         helper::TAIL_CALL => "bpf_tail_call",
+        helper::CLONE_REDIRECT => "bpf_clone_redirect",
         helper::REDIRECT => "bpf_redirect",
+        helper::SKB_PULL_DATA => "bpf_skb_pull_data",
         helper::SKB_LOAD_BYTES => "bpf_skb_load_bytes",
         helper::CSUM_DIFF => "bpf_csum_diff",
         helper::XDP_ADJUST_HEAD => "bpf_xdp_adjust_head",
@@ -34,6 +36,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         helper::SPIN_UNLOCK => "bpf_spin_unlock",
         helper::KTIME_GET_BOOT_NS => "bpf_ktime_get_boot_ns",
         helper::LOOP => "bpf_loop",
+        helper::XDP_GET_BUFF_LEN => "bpf_xdp_get_buff_len",
         _ => return None,
     })
 }

@@ -78,12 +78,16 @@ pub mod helper {
     pub const L4_CSUM_REPLACE: i32 = 11;
     /// `long bpf_tail_call(ctx, prog_array_map, index)`
     pub const TAIL_CALL: i32 = 12;
+    /// `long bpf_clone_redirect(skb, ifindex, flags)`
+    pub const CLONE_REDIRECT: i32 = 13;
     /// `long bpf_redirect(ifindex, flags)`
     pub const REDIRECT: i32 = 23;
     /// `long bpf_skb_load_bytes(skb, offset, to, len)`
     pub const SKB_LOAD_BYTES: i32 = 26;
     /// `s64 bpf_csum_diff(from, from_size, to, to_size, seed)`
     pub const CSUM_DIFF: i32 = 28;
+    /// `long bpf_skb_pull_data(skb, len)`
+    pub const SKB_PULL_DATA: i32 = 39;
     /// `long bpf_xdp_adjust_head(xdp_md, delta)`
     pub const XDP_ADJUST_HEAD: i32 = 44;
     /// `long bpf_redirect_map(map, key, flags)`
@@ -100,6 +104,8 @@ pub mod helper {
     pub const KTIME_GET_BOOT_NS: i32 = 125;
     /// `long bpf_loop(nr_loops, callback_fn, callback_ctx, flags)`
     pub const LOOP: i32 = 181;
+    /// `u64 bpf_xdp_get_buff_len(xdp_md)`
+    pub const XDP_GET_BUFF_LEN: i32 = 188;
 }
 
 /// A register. `R10` is the read-only frame pointer; `R1`–`R5` are

@@ -1,0 +1,513 @@
+//! Which map holds what, and what goes in it. The [`Layout`] is the
+//! contract between the generated program and its loaders: it is written
+//! as `NAME.ebpf.json`, and [`fills`] / [`set_fills`] compute the map
+//! contents from the IR the same way at build time, at load time and on
+//! every live set update.
+
+use super::classify::{self, KeyClasses};
+use dpuc_ir::{KeySource, Program, TableKind};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bytes of an LPM classifier key before the value: `prefixlen` and the key id.
+pub const LPM_HEADER: u32 = 8;
+/// Widest key classified through the array map `dpuc_cls`.
+pub const MAX_ARRAY_WIDTH: u32 = 16;
+
+/// The array classifier: index `base + value` → row (or class).
+pub const CLS_MAP: &str = "dpuc_cls";
+/// Entry index → `{rule, action}`.
+pub const RINFO_MAP: &str = "dpuc_rinfo";
+/// Named counters, per CPU: `{packets, bytes}`.
+pub const COUNTERS_MAP: &str = "dpuc_counters";
+/// Rule hit counters, per CPU: `{packets, bytes}`.
+pub const HITS_MAP: &str = "dpuc_hits";
+/// Meter buckets.
+pub const METERS_MAP: &str = "dpuc_meters";
+/// Port id → ifindex.
+pub const PORTS_MAP: &str = "dpuc_ports";
+/// Ifindex → port number.
+pub const IFPORTS_MAP: &str = "dpuc_ifports";
+/// Per-packet scratch: parsed fields and evaluation state.
+pub const SCRATCH_MAP: &str = "dpuc_scratch";
+/// Test builds: the clock and the ingress port, set by the runner.
+pub const CFG_MAP: &str = "dpuc_cfg";
+/// Test builds: what the program decided for the last packet.
+pub const TRACE_MAP: &str = "dpuc_trace";
+
+/// Size of a meter's value: lock, initialised flag, two buckets, last time.
+pub const METER_VALUE: u32 = 32;
+/// Size of the trace value: verdict, port, rule, colour, dscp, mark.
+pub const TRACE_VALUE: u32 = 24;
+
+/// Verdict codes in the trace.
+pub mod verdict {
+    /// Accepted.
+    pub const ACCEPT: u32 = 0;
+    /// Dropped.
+    pub const DROP: u32 = 1;
+    /// Forwarded to the port in the trace.
+    pub const FORWARD: u32 = 2;
+}
+
+/// The map kinds a layout uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapType {
+    /// `BPF_MAP_TYPE_ARRAY`.
+    Array,
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY`.
+    PercpuArray,
+    /// `BPF_MAP_TYPE_HASH`.
+    Hash,
+    /// `BPF_MAP_TYPE_LPM_TRIE`.
+    LpmTrie,
+}
+
+/// One map of the object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapLayout {
+    /// Its name in the object.
+    pub name: String,
+    /// Its type.
+    pub kind: MapType,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+    /// What it holds, for people.
+    pub holds: String,
+}
+
+/// How one table key turns a field value into a row (rule tables) or a
+/// membership class (set lookups: 0 miss, 1 hit).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Classifier {
+    /// `dpuc_cls[base + value]`.
+    Array {
+        /// First index.
+        base: u32,
+    },
+    /// The LPM trie `map`, keyed by `{prefixlen, id (big endian), value}`.
+    Lpm {
+        /// The trie.
+        map: String,
+        /// This key's id.
+        id: u32,
+        /// Value bytes.
+        bytes: u32,
+    },
+}
+
+/// One key of a table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyLayout {
+    /// What it reads.
+    pub source: KeySource,
+    /// Width in bits.
+    pub width: u32,
+    /// How it is classified.
+    pub classifier: Classifier,
+    /// First bitmap row of this key (rule tables).
+    pub row_base: u32,
+}
+
+/// One table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableLayout {
+    /// The IR table's name.
+    pub name: String,
+    /// Its keys.
+    pub keys: Vec<KeyLayout>,
+    /// Bitmap words (rule tables; 0 for set lookups).
+    pub words: u32,
+    /// The bitmap map (rule tables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitmaps: Option<String>,
+    /// First index of this table's entries in `dpuc_rinfo` (rule tables).
+    pub rinfo_base: u32,
+    /// Entries, in bit order.
+    pub entries: u32,
+}
+
+/// Everything a loader needs to know about the object's maps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// The policy's name.
+    pub policy: String,
+    /// Every map.
+    pub maps: Vec<MapLayout>,
+    /// One per IR table, in IR order.
+    pub tables: Vec<TableLayout>,
+    /// Whether the program reads its clock and ingress port from `dpuc_cfg`.
+    pub test_clock: bool,
+}
+
+/// A write into a map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapWrite {
+    /// The map.
+    pub map: String,
+    /// The key bytes.
+    pub key: Vec<u8>,
+    /// The value bytes.
+    pub value: Vec<u8>,
+}
+
+/// The classification of every key, computed once per build or load.
+pub struct Classes {
+    /// Per table, per key.
+    pub keys: Vec<Vec<KeyClasses>>,
+    /// Per table, entry indices in bit order.
+    pub order: Vec<Vec<usize>>,
+}
+
+/// Classifies every table of `p`. `Err` is (table name, reason).
+pub fn classes(p: &Program) -> Result<Classes, (String, String)> {
+    let mut keys = Vec::new();
+    let mut order = Vec::new();
+    for t in &p.tables {
+        let err = |e| (t.name.clone(), e);
+        match t.kind {
+            TableKind::SetLookup { .. } => {
+                keys.push(vec![classify::membership(t).map_err(err)?]);
+                order.push(Vec::new());
+            }
+            TableKind::Rules { .. } => {
+                let o = classify::by_priority(t);
+                let ks = (0..t.keys.len())
+                    .map(|k| classify::classify_key(t, k, &o))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(err)?;
+                keys.push(ks);
+                order.push(o);
+            }
+        }
+    }
+    Ok(Classes { keys, order })
+}
+
+/// Bytes of a wide key's value.
+fn value_bytes(width: u32) -> u32 {
+    width.div_ceil(8)
+}
+
+/// The LPM trie for values of `bytes` bytes.
+pub fn lpm_map(bytes: u32) -> String {
+    format!("dpuc_lpm{bytes}")
+}
+
+/// The bitmap map for tables of `words` words.
+pub fn bitmap_map(words: u32) -> String {
+    format!("dpuc_bm{words}")
+}
+
+/// Lays out the maps of `p`.
+pub fn layout(p: &Program, c: &Classes, test_clock: bool, scratch: u32) -> Layout {
+    let mut cls_len = 0u32;
+    let mut lpm_len: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut lpm_ids = 0u32;
+    let mut rows: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut rinfo_len = 0u32;
+    let mut tables = Vec::new();
+    for (ti, t) in p.tables.iter().enumerate() {
+        let is_rules = matches!(t.kind, TableKind::Rules { .. });
+        let words = if is_rules {
+            classify::words(t.entries.len()) as u32
+        } else {
+            0
+        };
+        let mut keys = Vec::new();
+        for (k, key) in t.keys.iter().enumerate() {
+            let kc = &c.keys[ti][k];
+            let width = key.source.width();
+            let classifier = if width <= MAX_ARRAY_WIDTH {
+                let base = cls_len;
+                cls_len += 1 << width;
+                Classifier::Array { base }
+            } else {
+                let bytes = value_bytes(width);
+                let prefixes: u64 = kc
+                    .segments
+                    .iter()
+                    .map(|s| dpuc_ir::prefix::range_to_prefixes(s.0, s.1, width).len() as u64)
+                    .sum();
+                // Set lookups change at run time: leave room for their growth.
+                let room = if is_rules {
+                    prefixes
+                } else {
+                    prefixes + u64::from(t.size) * u64::from(width) * 2
+                };
+                *lpm_len.entry(bytes).or_default() += room;
+                lpm_ids += 1;
+                Classifier::Lpm {
+                    map: lpm_map(bytes),
+                    id: lpm_ids,
+                    bytes,
+                }
+            };
+            let row_base = if is_rules {
+                let r = rows.entry(words).or_default();
+                let base = *r;
+                *r += kc.bitmaps.len() as u32;
+                base
+            } else {
+                0
+            };
+            keys.push(KeyLayout {
+                source: key.source,
+                width,
+                classifier,
+                row_base,
+            });
+        }
+        let rinfo_base = rinfo_len;
+        if is_rules {
+            rinfo_len += t.entries.len() as u32;
+        }
+        tables.push(TableLayout {
+            name: t.name.clone(),
+            keys,
+            words,
+            bitmaps: is_rules.then(|| bitmap_map(words)),
+            rinfo_base,
+            entries: t.entries.len() as u32,
+        });
+    }
+    let mut maps = vec![MapLayout {
+        name: SCRATCH_MAP.into(),
+        kind: MapType::PercpuArray,
+        key_size: 4,
+        value_size: scratch,
+        max_entries: 1,
+        holds: "per-packet scratch: parsed field values and evaluation state".into(),
+    }];
+    maps.push(MapLayout {
+        name: CLS_MAP.into(),
+        kind: MapType::Array,
+        key_size: 4,
+        value_size: 4,
+        max_entries: cls_len.max(1),
+        holds: "narrow keys: index base + value -> bitmap row or set class".into(),
+    });
+    for (bytes, n) in &lpm_len {
+        maps.push(MapLayout {
+            name: lpm_map(*bytes),
+            kind: MapType::LpmTrie,
+            key_size: LPM_HEADER + bytes,
+            value_size: 4,
+            max_entries: (*n).clamp(1, 1 << 24) as u32,
+            holds: format!(
+                "{}-byte keys: {{prefixlen, key id, value}} -> bitmap row or set class",
+                bytes
+            ),
+        });
+    }
+    for (words, n) in &rows {
+        maps.push(MapLayout {
+            name: bitmap_map(*words),
+            kind: MapType::Array,
+            key_size: 4,
+            value_size: words * 8,
+            max_entries: (*n).max(1),
+            holds: format!("entry bitmaps of rule tables with {words} words"),
+        });
+    }
+    maps.push(MapLayout {
+        name: RINFO_MAP.into(),
+        kind: MapType::Array,
+        key_size: 4,
+        value_size: 8,
+        max_entries: rinfo_len.max(1),
+        holds: "table entry (rinfo_base + bit) -> {rule id, action class}".into(),
+    });
+    let stat = |name: &str, n: usize, holds: &str| MapLayout {
+        name: name.into(),
+        kind: MapType::PercpuArray,
+        key_size: 4,
+        value_size: 16,
+        max_entries: (n as u32).max(1),
+        holds: holds.into(),
+    };
+    maps.push(stat(
+        COUNTERS_MAP,
+        p.counters.len(),
+        "named counters: {packets, bytes} per CPU",
+    ));
+    maps.push(stat(
+        HITS_MAP,
+        p.rules.len(),
+        "rule hits: {packets, bytes} per CPU",
+    ));
+    if !p.meters.is_empty() {
+        maps.push(MapLayout {
+            name: METERS_MAP.into(),
+            kind: MapType::Array,
+            key_size: 4,
+            value_size: METER_VALUE,
+            max_entries: p.meters.len() as u32,
+            holds: "meters: {spin lock, initialised, committed tokens, excess/peak tokens, last ns}, tokens x 10^9"
+                .into(),
+        });
+    }
+    maps.push(MapLayout {
+        name: PORTS_MAP.into(),
+        kind: MapType::Array,
+        key_size: 4,
+        value_size: 4,
+        max_entries: (p.ports.len() as u32).max(1),
+        holds: "port id -> ifindex (0: not attached; packets to it drop)".into(),
+    });
+    maps.push(MapLayout {
+        name: IFPORTS_MAP.into(),
+        kind: MapType::Hash,
+        key_size: 4,
+        value_size: 4,
+        max_entries: (p.ports.len() as u32).max(1),
+        holds: "ifindex -> port number (in_port)".into(),
+    });
+    if test_clock {
+        maps.push(MapLayout {
+            name: CFG_MAP.into(),
+            kind: MapType::Array,
+            key_size: 4,
+            value_size: 16,
+            max_entries: 1,
+            holds: "test builds: {now ns, ingress port number}".into(),
+        });
+        maps.push(MapLayout {
+            name: TRACE_MAP.into(),
+            kind: MapType::Array,
+            key_size: 4,
+            value_size: TRACE_VALUE,
+            max_entries: 1,
+            holds:
+                "test builds: {verdict, port id, rule id, colour, dscp, mark} of the last packet"
+                    .into(),
+        });
+    }
+    Layout {
+        policy: p.name.clone(),
+        maps,
+        tables,
+        test_clock,
+    }
+}
+
+/// The contents of every map that the program reads as configuration:
+/// classifiers, bitmaps and rule information.
+pub fn fills(p: &Program, c: &Classes, l: &Layout) -> Vec<MapWrite> {
+    let mut out = Vec::new();
+    for (ti, t) in p.tables.iter().enumerate() {
+        out.extend(table_fills(c, l, ti));
+        if matches!(t.kind, TableKind::Rules { .. }) {
+            let classes = super::actions::ActionClasses::of(p, ti);
+            for (bit, &e) in c.order[ti].iter().enumerate() {
+                let rule = t.entries[e].rule.unwrap_or(u32::MAX);
+                let action = classes.class_of(p, rule);
+                let mut v = rule.to_le_bytes().to_vec();
+                v.extend(action.to_le_bytes());
+                out.push(MapWrite {
+                    map: RINFO_MAP.into(),
+                    key: (l.tables[ti].rinfo_base + bit as u32)
+                        .to_le_bytes()
+                        .to_vec(),
+                    value: v,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The classifier (and bitmap) writes of table `ti`.
+pub fn table_fills(c: &Classes, l: &Layout, ti: usize) -> Vec<MapWrite> {
+    let tl = &l.tables[ti];
+    let mut out = Vec::new();
+    for (k, kl) in tl.keys.iter().enumerate() {
+        let kc = &c.keys[ti][k];
+        let row = |class: u32| kl.row_base + class;
+        let is_rules = tl.bitmaps.is_some();
+        let value_of = |class: u32| if is_rules { row(class) } else { class };
+        match &kl.classifier {
+            Classifier::Array { base } => {
+                for &(lo, hi, class) in &kc.segments {
+                    for v in lo..=hi {
+                        out.push(MapWrite {
+                            map: CLS_MAP.into(),
+                            key: (base + v as u32).to_le_bytes().to_vec(),
+                            value: value_of(class).to_le_bytes().to_vec(),
+                        });
+                    }
+                }
+            }
+            Classifier::Lpm { map, id, bytes } => {
+                for &(lo, hi, class) in &kc.segments {
+                    // Set lookups only need their members; misses find nothing.
+                    if !is_rules && class == 0 {
+                        continue;
+                    }
+                    for (value, len) in dpuc_ir::prefix::range_to_prefixes(lo, hi, kl.width) {
+                        out.push(MapWrite {
+                            map: map.clone(),
+                            key: lpm_key(*id, *bytes, kl.width, value, len),
+                            value: value_of(class).to_le_bytes().to_vec(),
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(bm) = &tl.bitmaps {
+            for (class, words) in kc.bitmaps.iter().enumerate() {
+                out.push(MapWrite {
+                    map: bm.clone(),
+                    key: row(class as u32).to_le_bytes().to_vec(),
+                    value: words.iter().flat_map(|w| w.to_le_bytes()).collect(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// An LPM classifier key: `{u32 prefixlen, u32 id (big endian), value (big endian)}`.
+pub fn lpm_key(id: u32, bytes: u32, width: u32, value: u128, len: u32) -> Vec<u8> {
+    let mut k = (32 + len).to_le_bytes().to_vec();
+    k.extend(id.to_be_bytes());
+    let be = (value << (128 - width)).to_be_bytes();
+    k.extend(&be[..bytes as usize]);
+    k
+}
+
+/// Writes that replace the classifier entries of every lookup table of
+/// `set` after its elements changed in `p` (the IR with the new entries).
+pub fn set_fills(p: &Program, l: &Layout, set: u32) -> Result<Vec<MapWrite>, (String, String)> {
+    let mut out = Vec::new();
+    let Some(s) = p.sets.get(set as usize) else {
+        return Err((format!("set {set}"), "no such set".into()));
+    };
+    for &t in &s.tables {
+        let table = &p.tables[t as usize];
+        let kc = classify::membership(table).map_err(|e| (table.name.clone(), e))?;
+        let c = Classes {
+            keys: p
+                .tables
+                .iter()
+                .enumerate()
+                .map(|(i, _)| {
+                    if i == t as usize {
+                        vec![kc.clone()]
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect(),
+            order: vec![Vec::new(); p.tables.len()],
+        };
+        out.extend(table_fills(&c, l, t as usize));
+    }
+    Ok(out)
+}
