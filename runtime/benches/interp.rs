@@ -4,9 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dpuc_core::span::SourceMap;
-use dpuc_ir::test::{L4Spec, PacketSpec};
 use dpuc_runtime::exec::Machine;
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 struct NoFiles;
@@ -29,24 +27,6 @@ fn machine(text: String) -> Machine {
     Machine::new(lowered.program).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn frame(src: u32, dst: u32, sport: u16, dport: u16, proto: u8) -> Vec<u8> {
-    let l4 = match proto {
-        6 => L4Spec::Tcp {
-            sport,
-            dport,
-            flags: 0x10,
-        },
-        17 => L4Spec::Udp { sport, dport },
-        p => L4Spec::Proto(p),
-    };
-    dpuc_runtime::craft::build(&PacketSpec::new(
-        IpAddr::V4(Ipv4Addr::from(src)),
-        IpAddr::V4(Ipv4Addr::from(dst)),
-        l4,
-    ))
-    .unwrap_or_default()
-}
-
 fn generated(c: &mut Criterion) {
     let mut text = String::from("policy p {\n");
     for i in 0..1000u32 {
@@ -62,7 +42,7 @@ fn generated(c: &mut Criterion) {
     // Half the packets match somewhere in the list, half fall to the default.
     let frames: Vec<Vec<u8>> = (0..256u32)
         .map(|i| {
-            frame(
+            dpuc_runtime::trace::frame(
                 0x0a00_0000 | ((i * 4) << 8),
                 0xc000_0201,
                 1000,
@@ -91,25 +71,8 @@ fn classbench(c: &mut Criterion) {
     let filters = dpuc_core::import::classbench::parse(&rules)
         .unwrap_or_else(|e| panic!("line {}: {}", e.line, e.message));
     let mut m = machine(dpuc_core::import::classbench::to_dpl(&filters, "acl1_10K"));
-    let frames: Vec<Vec<u8>> = trace
-        .lines()
-        .take(2000)
-        .filter_map(|l| {
-            let f: Vec<u64> = l
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            (f.len() >= 5).then(|| {
-                frame(
-                    f[0] as u32,
-                    f[1] as u32,
-                    f[2] as u16,
-                    f[3] as u16,
-                    f[4] as u8,
-                )
-            })
-        })
-        .collect();
+    let head: String = trace.lines().take(2000).map(|l| format!("{l}\n")).collect();
+    let frames = dpuc_runtime::trace::frames(&head).unwrap_or_else(|e| panic!("trace: {e}"));
     let mut g = c.benchmark_group("interpreter");
     g.sample_size(10);
     g.throughput(Throughput::Elements(frames.len() as u64));

@@ -18,3 +18,4 @@ pub mod meter;
 pub mod packet;
 pub mod pcap;
 pub mod testing;
+pub mod trace;

@@ -60,7 +60,7 @@ enum Command {
         format: ImportFormat,
         /// The input file.
         file: PathBuf,
-        /// Where to write the policy.
+        /// Where to write the policy (or the pcap).
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -94,6 +94,20 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TestTarget::Sw)]
         target: TestTarget,
     },
+    /// Measure ns/packet of the eBPF program against the interpreter.
+    Bench {
+        /// The policy file.
+        file: PathBuf,
+        /// The frames to classify.
+        #[arg(long)]
+        pcap: PathBuf,
+        /// Distinct frames, from the start of the capture.
+        #[arg(long, default_value_t = 16)]
+        frames: usize,
+        /// Kernel repetitions per frame.
+        #[arg(long, default_value_t = 1_000_000)]
+        repeat: u32,
+    },
     /// Classify a packet capture (pcap or pcapng) with the software pipeline.
     Run {
         /// The policy file.
@@ -110,6 +124,9 @@ enum Command {
         /// The port the frames arrive on (default: the first port).
         #[arg(long)]
         port: Option<String>,
+        /// Where to classify: sw, or ebpf (in this kernel, compared with sw).
+        #[arg(long, value_enum, default_value_t = RunTarget::Sw)]
+        target: RunTarget,
     },
 }
 
@@ -161,11 +178,22 @@ pub enum TestTarget {
     All,
 }
 
+/// Targets `dpuc run` classifies on.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RunTarget {
+    /// The software pipeline.
+    Sw,
+    /// The eBPF program, run in this kernel.
+    Ebpf,
+}
+
 /// Formats `dpuc import` reads.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ImportFormat {
-    /// A ClassBench filter set (acl1, fw1, ipc1...).
+    /// A ClassBench filter set (acl1, fw1, ipc1...) → a DPL policy.
     Classbench,
+    /// A ClassBench trace → a pcap of its 5-tuples.
+    ClassbenchTrace,
 }
 
 /// Diagnostic output formats.
@@ -183,10 +211,13 @@ fn main() -> ExitCode {
         Command::Check { files, format } => commands::check::run(&files, format),
         Command::Fmt { files, check } => commands::fmt::run(&files, check),
         Command::Import {
-            format: ImportFormat::Classbench,
+            format,
             file,
             output,
-        } => commands::import::classbench(&file, &output),
+        } => match format {
+            ImportFormat::Classbench => commands::import::classbench(&file, &output),
+            ImportFormat::ClassbenchTrace => commands::import::classbench_trace(&file, &output),
+        },
         Command::Build {
             file,
             target,
@@ -212,18 +243,31 @@ fn main() -> ExitCode {
             };
             commands::test::run(&files, &targets)
         }
+        Command::Bench {
+            file,
+            pcap,
+            frames,
+            repeat,
+        } => commands::bench::run(&commands::bench::BenchArgs {
+            file: &file,
+            pcap: &pcap,
+            frames,
+            repeat,
+        }),
         Command::Run {
             file,
             pcap,
             out,
             verdicts,
             port,
+            target,
         } => commands::run::run(&commands::run::RunArgs {
             file: &file,
             pcap: &pcap,
             out: out.as_deref(),
             verdicts: verdicts.as_deref(),
             port: port.as_deref(),
+            ebpf: matches!(target, RunTarget::Ebpf),
         }),
     };
     ExitCode::from(status)

@@ -35,7 +35,7 @@ mod sys;
 mod target;
 
 pub use object::{parse as parse_object, MapSpec, ObjectSpec, ProgramSpec};
-pub use target::{Ebpf, TestBuildError};
+pub use target::{load_filled, Ebpf, TestBuildError};
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -530,6 +530,16 @@ pub struct Program {
     prog_type: u32,
     fd: OwnedFd,
     insn_count: usize,
+    verified_insns: Option<u64>,
+}
+
+/// `log_level` that asks only for the verifier's statistics line.
+const LOG_STATS: u32 = 4;
+
+/// N of the verifier's "processed N insns" line.
+fn processed(log: &str) -> Option<u64> {
+    let rest = &log[log.find("processed ")? + "processed ".len()..];
+    rest.split_whitespace().next()?.parse().ok()
 }
 
 impl Program {
@@ -609,13 +619,16 @@ impl Program {
             }
             a
         };
-        // First without a log (the fast path), retrying EAGAIN as libbpf does.
+        // First with only the statistics line (the fast path), retrying
+        // EAGAIN as libbpf does.
         let mut first = None;
         for _ in 0..5 {
-            let mut attr = attr_for(&mut [], 0);
+            let mut stats = vec![0u8; 1024];
+            let mut attr = attr_for(&mut stats, LOG_STATS);
             // SAFETY: `insns` (insn_cnt * 8 bytes), `lic` (NUL-terminated), `fi`
             // (func_info_cnt records of 8 bytes) and `li` (line_info_cnt records
-            // of 16 bytes) outlive the call; no log buffer.
+            // of 16 bytes) outlive the call; `log_buf` points at `stats`,
+            // writable for `log_size` bytes.
             match unsafe { sys::bpf(sys::cmd::PROG_LOAD, &mut attr) } {
                 Ok(fd) => {
                     let fd = sys::owned_fd(fd).map_err(|e| refuse(e, String::new()))?;
@@ -625,6 +638,7 @@ impl Program {
                         prog_type,
                         fd,
                         insn_count: insns.len() / 8,
+                        verified_insns: processed(&log_text(&stats)),
                     });
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => first = Some(e),
@@ -652,6 +666,7 @@ impl Program {
                         prog_type,
                         fd,
                         insn_count: insns.len() / 8,
+                        verified_insns: processed(&log_text(&log)),
                     });
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && size < LOG_MAX => size *= 4,
@@ -663,6 +678,11 @@ impl Program {
     /// The program's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Instructions the verifier processed ("processed N insns"), if it said.
+    pub fn verified_insns(&self) -> Option<u64> {
+        self.verified_insns
     }
 
     /// Its ELF section.

@@ -13,7 +13,6 @@ use dpuc_ir::{CounterId, Program, RuleId};
 pub struct Ebpf {
     object: Object,
     layout: Layout,
-    program: Program,
     /// The program run for each packet.
     entry: String,
 }
@@ -27,20 +26,17 @@ impl Ebpf {
                 "not a test build: rebuild with the test clock".into(),
             ));
         }
-        let object = Object::load(object)?;
+        let object = load_filled(object, &layout, &program)?;
         let entry = ["dpuc_xdp", "dpuc_tc"]
             .into_iter()
             .find(|n| object.program(n).is_some())
             .ok_or_else(|| Error::Object("no dpuc_xdp or dpuc_tc program".into()))?
             .to_string();
-        let t = Ebpf {
+        Ok(Ebpf {
             object,
             layout,
-            program,
             entry,
-        };
-        t.fill()?;
-        Ok(t)
+        })
     }
 
     /// The loaded object.
@@ -57,15 +53,6 @@ impl Ebpf {
         self.object
             .map(name)
             .ok_or_else(|| Error::Object(format!("the object has no map `{name}`")))
-    }
-
-    fn fill(&self) -> Result<(), Error> {
-        let writes = dpuc_ebpf::codegen::fills(&self.program, &self.layout)
-            .map_err(|e| Error::Object(e.to_string()))?;
-        for w in writes {
-            self.map(&w.map)?.update(&w.key, &w.value, 0)?;
-        }
-        Ok(())
     }
 
     /// Zeroes every entry of a state map.
@@ -100,6 +87,21 @@ impl Ebpf {
         }
         Ok(sum)
     }
+}
+
+/// Loads `object` (any build of `program` laid out as `layout`) and fills
+/// its classifier, bitmap and rule maps from the IR.
+pub fn load_filled(object: &[u8], layout: &Layout, program: &Program) -> Result<Object, Error> {
+    let object = Object::load(object)?;
+    let writes =
+        dpuc_ebpf::codegen::fills(program, layout).map_err(|e| Error::Object(e.to_string()))?;
+    for w in writes {
+        let map = object
+            .map(&w.map)
+            .ok_or_else(|| Error::Object(format!("the object has no map `{}`", w.map)))?;
+        map.update(&w.key, &w.value, 0)?;
+    }
+    Ok(object)
 }
 
 fn word(v: &[u8], at: usize) -> [u8; 8] {

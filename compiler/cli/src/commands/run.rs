@@ -20,6 +20,8 @@ pub struct RunArgs<'a> {
     pub verdicts: Option<&'a Path>,
     /// The ingress port's name (default: the first port).
     pub port: Option<&'a str>,
+    /// Classify in the kernel's eBPF instead (and compare with sw).
+    pub ebpf: bool,
 }
 
 /// Runs every frame of the capture through the policy; returns the exit status.
@@ -62,6 +64,9 @@ pub fn run(a: &RunArgs) -> u8 {
     };
     // The capture's clock starts at its first frame.
     let t0 = frames.first().map_or(0, |f| f.ts_ns);
+    if a.ebpf {
+        return ebpf(a, &program, &mut machine, &frames, port, t0);
+    }
     let (mut passed, mut dropped) = (0usize, 0usize);
     let mut out_frames = Vec::new();
     let mut jsonl = String::new();
@@ -115,4 +120,89 @@ pub fn run(a: &RunArgs) -> u8 {
         frames.len()
     );
     0
+}
+
+/// Classifies the frames with the eBPF program (a test build run with
+/// BPF_PROG_TEST_RUN) and with the software pipeline; fails on any frame
+/// where they differ.
+fn ebpf(
+    a: &RunArgs,
+    program: &dpuc_ir::Program,
+    machine: &mut Machine,
+    frames: &[pcap::Frame],
+    port: u32,
+    t0: u64,
+) -> u8 {
+    use dpuc_runtime::testing::{Software, Target};
+    if a.out.is_some() {
+        eprintln!("error: --out is not available with --target ebpf");
+        return EXIT_USAGE;
+    }
+    let mut target = match dpuc_runtime::ebpf::Ebpf::for_program(program) {
+        Ok(t) => t,
+        Err(dpuc_runtime::ebpf::TestBuildError::NoPrivilege(e)) => {
+            println!("skipped: no BPF privilege ({})", e.reason);
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("error[ebpf]: {}: {e}", a.file.display());
+            return 1;
+        }
+    };
+    let _ = machine;
+    let mut sw = match Software::new(program.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let (mut passed, mut dropped, mut differ) = (0usize, 0usize, 0usize);
+    let mut jsonl = String::new();
+    for (i, f) in frames.iter().enumerate() {
+        let now = f.ts_ns.saturating_sub(t0);
+        let seen = match target.send(&f.data, port, now) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("frame {i}: ebpf: {e}");
+                differ += 1;
+                continue;
+            }
+        };
+        if sw.send(&f.data, port, now).ok().as_ref() != Some(&seen) {
+            differ += 1;
+            eprintln!("frame {i}: ebpf and sw differ");
+        }
+        let (verdict, to) = match seen.verdict {
+            dpuc_ir::test::ExpectVerdict::Accept => ("accept", None),
+            dpuc_ir::test::ExpectVerdict::Forward(p) => ("forward", Some(p)),
+            dpuc_ir::test::ExpectVerdict::Drop => ("drop", None),
+        };
+        if verdict == "drop" {
+            dropped += 1;
+        } else {
+            passed += 1;
+        }
+        let to = to
+            .and_then(|p| program.ports.get(p as usize))
+            .map_or("null".into(), |p| format!("\"{}\"", p.name));
+        let rule = seen.rule.map_or("null".into(), |r| {
+            format!("\"{}\"", rule_name(program, Some(r)))
+        });
+        let _ = writeln!(
+            jsonl,
+            "{{\"index\":{i},\"verdict\":\"{verdict}\",\"port\":{to},\"rule\":{rule}}}"
+        );
+    }
+    if let Some(path) = a.verdicts {
+        if let Err(e) = std::fs::write(path, jsonl) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    eprintln!(
+        "{} frames: {passed} passed, {dropped} dropped; {differ} differ from sw",
+        frames.len()
+    );
+    u8::from(differ > 0)
 }
