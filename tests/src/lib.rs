@@ -78,3 +78,35 @@ impl Loader for RootedLoader {
         Ok((shown.display().to_string(), text))
     }
 }
+
+/// Checks and lowers `text` as a file called `name` (no `use` of files).
+pub fn lower_text(name: &str, text: &str) -> Result<dpuc_core::lower::Lowered, String> {
+    let mut sources = SourceMap::new();
+    let root = sources.add(name, text.to_string());
+    let checked = check(&mut sources, root, &mut DiskLoader);
+    let Some(hir) = checked.program else {
+        return Err(dpuc_core::diag::render::human(
+            &sources,
+            &checked.diagnostics,
+        ));
+    };
+    let stem = name.trim_end_matches(".dpl");
+    dpuc_core::lower::lower(&hir, &sources, stem)
+        .map_err(|d| dpuc_core::diag::render::human(&sources, &d))
+}
+
+/// Checks and lowers the file at `path` (its `use`s resolved on disk).
+pub fn lower_file(path: &Path) -> Result<(SourceMap, dpuc_core::lower::Lowered), String> {
+    let shown = path.display().to_string();
+    let (sources, checked) = check_file(path, &shown);
+    let Some(hir) = checked.program else {
+        return Err(dpuc_core::diag::render::human(
+            &sources,
+            &checked.diagnostics,
+        ));
+    };
+    match dpuc_core::lower::lower(&hir, &sources, "t") {
+        Ok(l) => Ok((sources, l)),
+        Err(d) => Err(dpuc_core::diag::render::human(&sources, &d)),
+    }
+}

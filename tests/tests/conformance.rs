@@ -2,9 +2,8 @@
 //! tests pass on the software pipeline, the reference meaning every other
 //! target is held to.
 
-use dpuc_core::diag::render;
 use dpuc_runtime::testing::{run_suite, Software};
-use dpuc_tests::{check_file, files_with_ext, repo_root};
+use dpuc_tests::{files_with_ext, lower_file, repo_root};
 
 /// Runs every test of every file under `dir`; returns the number of sends
 /// and every failure.
@@ -13,15 +12,10 @@ fn run_dir(dir: &str) -> (usize, Vec<String>) {
     let mut failures = Vec::new();
     for path in files_with_ext(&repo_root().join(dir), ".dpl") {
         let shown = path.display().to_string();
-        let (sources, checked) = check_file(&path, &shown);
-        let Some(hir) = checked.program else {
-            failures.push(render::human(&sources, &checked.diagnostics));
-            continue;
-        };
-        let lowered = match dpuc_core::lower::lower(&hir, &sources, "t") {
+        let (sources, lowered) = match lower_file(&path) {
             Ok(l) => l,
-            Err(d) => {
-                failures.push(render::human(&sources, &d));
+            Err(e) => {
+                failures.push(e);
                 continue;
             }
         };

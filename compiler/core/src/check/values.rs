@@ -209,12 +209,9 @@ impl Checker {
             }
             ValueKind::Ipv4Prefix(a, l) if ty == Ty::Ip => {
                 let lo = u32::from(*a);
-                let hi = if *l == 0 {
-                    u32::MAX
-                } else {
-                    lo | (u32::MAX >> l)
-                };
-                return Some(Elem::V4(lo, if *l == 32 { lo } else { hi }));
+                // A /32 has no host bits: the shift would overflow.
+                let host = u32::MAX.checked_shr(u32::from(*l)).unwrap_or(0);
+                return Some(Elem::V4(lo, lo | host));
             }
             ValueKind::Ipv6Prefix(a, l) if ty == Ty::Ip => {
                 let lo = u128::from(*a);
