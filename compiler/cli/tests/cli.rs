@@ -277,3 +277,74 @@ fn build_p4_pna_writes_p4_p4info_and_entries_or_names_what_it_refuses() {
         "{err}"
     );
 }
+
+#[test]
+fn build_ebpf_writes_the_object_layout_and_listing_and_refusals_name_the_rule() {
+    let dir = std::env::temp_dir().join(format!("dpuc-cli-ebpf-{}", std::process::id()));
+    let d = dir.display().to_string();
+    let out = dpuc(&[
+        "build",
+        &repo("tests/conformance/first-match.dpl"),
+        "--target",
+        "ebpf",
+        "-o",
+        &d,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let object = std::fs::read(dir.join("first-match.bpf.o")).unwrap_or_default();
+    assert_eq!(object.get(..4), Some(&b"\x7fELF"[..]));
+    let layout = std::fs::read_to_string(dir.join("first-match.ebpf.json")).unwrap_or_default();
+    assert!(layout.contains("\"dpuc_cls\""), "{layout}");
+    let listing = std::fs::read_to_string(dir.join("first-match.bpf.txt")).unwrap_or_default();
+    assert!(listing.contains("; program dpuc_xdp") && listing.contains("; program dpuc_tc"));
+
+    let refused = dpuc(&[
+        "build",
+        &repo("examples/tour/01-rules.dpl"),
+        "--target",
+        "ebpf",
+        "-o",
+        &d,
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("target ebpf: edge.no_telnet: `reject`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn test_on_ebpf_runs_in_the_kernel_or_says_skipped() {
+    let out = dpuc(&[
+        "test",
+        "--target",
+        "all",
+        &repo("tests/conformance/sets.dpl"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("[sw]"), "{text}");
+    assert!(
+        text.contains("ok     ") && text.contains("[ebpf]") || text.contains("no BPF privilege"),
+        "{text}"
+    );
+    // Asked for eBPF alone, a refused file fails the run.
+    let refused = dpuc(&[
+        "test",
+        "--target",
+        "ebpf",
+        &repo("examples/tour/03-conntrack.dpl"),
+    ]);
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        text.contains("refused") || text.contains("no BPF privilege"),
+        "{text}"
+    );
+    assert_eq!(refused.status.code(), Some(1), "{text}");
+}
