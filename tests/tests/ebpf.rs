@@ -155,3 +155,37 @@ fn classbench_10k_loads_and_agrees_with_sw_on_its_whole_trace() {
         differ[..differ.len().min(10)].join("\n")
     );
 }
+
+#[test]
+fn live_set_updates_change_the_running_program_as_they_change_sw() {
+    if !privileged() {
+        return;
+    }
+    let text = "set blocked: ip = { 10.0.0.1 };\nset web: port = { 80 };\npolicy p {\n    rule b: ip.src in blocked => drop;\n    rule w: tcp.dport in web => accept;\n    default drop;\n}\n";
+    let lowered = lower_text("live.dpl", text).unwrap_or_else(|e| panic!("{e}"));
+    let program = &lowered.program;
+    let mut ebpf = Ebpf::for_program(program).unwrap_or_else(|e| panic!("{e}"));
+    let mut sw = dpuc_runtime::exec::Machine::new(program.clone()).expect("valid");
+    let frame = dpuc_runtime::trace::frame(0x0a00_0002, 0x0a00_0063, 1234, 443, 6);
+    let verdict = |ebpf: &mut Ebpf, sw: &mut dpuc_runtime::exec::Machine| {
+        let e = ebpf.send(&frame, 0, 0).expect("ebpf").verdict;
+        let s = sw.process(&frame, 0, 0).verdict;
+        (format!("{e:?}"), format!("{s:?}"))
+    };
+    assert_eq!(verdict(&mut ebpf, &mut sw), ("Drop".into(), "Drop".into()));
+    let elem = |lo: u128, hi: u128, family| dpuc_ir::Elem { family, lo, hi };
+    // Port 443 joins `web`: accepted.
+    let ports = vec![elem(80, 80, None), elem(443, 443, None)];
+    ebpf.update_set(1, ports.clone()).expect("ebpf update");
+    sw.update_set(1, ports).expect("sw update");
+    assert_eq!(
+        verdict(&mut ebpf, &mut sw),
+        ("Accept".into(), "Accept { to: None }".into())
+    );
+    // The sender's /24 joins `blocked`, replacing 10.0.0.1: dropped again.
+    let v4 = Some(dpuc_ir::Family::V4);
+    let elems = vec![elem(0x0a00_0000, 0x0a00_00ff, v4)];
+    ebpf.update_set(0, elems.clone()).expect("ebpf update");
+    sw.update_set(0, elems).expect("sw update");
+    assert_eq!(verdict(&mut ebpf, &mut sw), ("Drop".into(), "Drop".into()));
+}

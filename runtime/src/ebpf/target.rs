@@ -13,6 +13,8 @@ use dpuc_ir::{CounterId, Program, RuleId};
 pub struct Ebpf {
     object: Object,
     layout: Layout,
+    /// The IR, kept current through set updates.
+    program: Program,
     /// The program run for each packet.
     entry: String,
 }
@@ -35,6 +37,7 @@ impl Ebpf {
         Ok(Ebpf {
             object,
             layout,
+            program,
             entry,
         })
     }
@@ -47,6 +50,43 @@ impl Ebpf {
     /// The name of the program run for each packet.
     pub fn entry(&self) -> &str {
         &self.entry
+    }
+
+    /// Replaces the elements of set `set` while the program runs: every
+    /// lookup table of the set gets the entries the compiler would have
+    /// built, and only that set's classifier entries are rewritten.
+    pub fn update_set(&mut self, set: u32, elems: Vec<dpuc_ir::Elem>) -> Result<(), Error> {
+        let s = self
+            .program
+            .sets
+            .get_mut(set as usize)
+            .ok_or_else(|| Error::Object(format!("no set {set}")))?;
+        s.elems = elems;
+        let tables = s.tables.clone();
+        for &t in &tables {
+            let entries = dpuc_ir::set_entries(
+                &self.program.sets[set as usize],
+                &self.program.tables[t as usize],
+            );
+            self.program.tables[t as usize].entries = entries;
+            // Array classifiers are rewritten whole; trie entries of this key go first.
+            for k in &self.layout.tables[t as usize].keys {
+                if let layout::Classifier::Lpm { map, id, .. } = &k.classifier {
+                    let m = self.map(map)?;
+                    for key in m.keys()? {
+                        if key.get(4..8) == Some(&id.to_be_bytes()[..]) {
+                            m.delete(&key)?;
+                        }
+                    }
+                }
+            }
+        }
+        let writes = layout::set_fills(&self.program, &self.layout, set)
+            .map_err(|(t, e)| Error::Object(format!("{t}: {e}")))?;
+        for w in writes {
+            self.map(&w.map)?.update(&w.key, &w.value, 0)?;
+        }
+        Ok(())
     }
 
     fn map(&self, name: &str) -> Result<&Map, Error> {
