@@ -1,0 +1,1069 @@
+//! IR → DOCA Flow pipes.
+//!
+//! Each IR node is lowered once per (packet variant, accept destination);
+//! identical pipes are shared. Pipes are pushed after the pipes they
+//! forward to, so creating them in order never references a missing pipe.
+
+use crate::fields::{self, Source, Variant};
+use crate::model::*;
+use crate::{Error, Options};
+use dpuc_ir::prefix::range_to_prefixes;
+use dpuc_ir::{
+    prefix_mask, Arm, End, Field, KeySource, Match, MatchKind, MeterKind, MeterUnit, Node, NodeId,
+    Pipeline, Program, RuleId, Step, Table, TableId, TableKind, Terminal,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most alternatives one IR entry may expand into (ranges × keys).
+const MAX_EXPANSION: usize = 1 << 16;
+
+/// One alternative of an entry: value/mask per member.
+type Alt = BTreeMap<DocaField, (u128, u128)>;
+
+/// What lowering produced.
+pub struct Lowered {
+    /// The pipes.
+    pub pipes: Pipes,
+    /// Notes for the report.
+    pub notes: Vec<String>,
+}
+
+/// Lowers a program (already checked by [`check`]).
+pub fn lower(p: &Program, o: &Options) -> Result<Lowered, Error> {
+    check(p)?;
+    let mut l = Lower {
+        p,
+        o,
+        pipes: Vec::new(),
+        dedupe: BTreeMap::new(),
+        memo: BTreeMap::new(),
+        notes: Vec::new(),
+    };
+    let (split_l3, split_l4) = splits(p);
+    let variants = variants(split_l3, split_l4);
+    let hit_words = p.hits.div_ceil(32);
+    let mut root_entries = Vec::new();
+    let clear: Vec<Write> = (0..hit_words)
+        .map(|w| Write {
+            field: DocaField::MetaU32(w),
+            value: 0,
+            mask: 0xffff_ffff,
+        })
+        .collect();
+    let lines: Vec<(Option<u32>, Fwd, NodeId)> = match &p.pipeline {
+        Pipeline::Single { entry } => {
+            let accept = match o.accept_port {
+                Some(port) => Fwd::Port(port),
+                None => Fwd::Kernel,
+            };
+            vec![(None, accept, *entry)]
+        }
+        Pipeline::Lines(lines) => {
+            let mut seen = BTreeSet::new();
+            let mut out = Vec::new();
+            for line in lines {
+                let from = port_number(p, line.from)?;
+                if !seen.insert(from) {
+                    return Err(Error::Unsupported {
+                        what: format!("port `{}`", p.ports[line.from as usize].name),
+                        reason: "it starts two pipeline lines".into(),
+                    });
+                }
+                out.push((Some(from), Fwd::Port(port_number(p, line.to)?), line.entry));
+            }
+            out
+        }
+    };
+    for (port, accept, entry) in &lines {
+        for v in &variants {
+            let fwd = l.node(*v, *accept, *entry)?;
+            let mut matches = Vec::new();
+            if let Some(port) = port {
+                matches.push(fm(DocaField::PortId, u128::from(*port), 0xffff));
+            }
+            let l3 = match v.l3 {
+                L3::Ip4 => Some(1),
+                L3::Ip6 => Some(2),
+                _ => None,
+            };
+            let l4 = match v.l4 {
+                L4::Tcp => Some(1),
+                L4::Udp => Some(2),
+                L4::Icmp => Some(3),
+                _ => None,
+            };
+            if let Some(x) = l3 {
+                matches.push(fm(DocaField::L3Meta, x, 0xff));
+            }
+            if let Some(x) = l4 {
+                matches.push(fm(DocaField::L4Meta, x, 0xff));
+            }
+            let priority = match (l3, l4) {
+                (_, Some(_)) => 0,
+                (Some(_), None) => 1,
+                (None, None) => 2,
+            };
+            root_entries.push(PipeEntry {
+                priority,
+                matches,
+                writes: clear.clone(),
+                fwd,
+                counter: None,
+                meter: None,
+                rule: None,
+            });
+        }
+    }
+    if matches!(p.pipeline, Pipeline::Lines(_)) {
+        root_entries.push(PipeEntry {
+            priority: 3,
+            matches: vec![],
+            writes: vec![],
+            fwd: Fwd::Drop,
+            counter: None,
+            meter: None,
+            rule: None,
+        });
+    }
+    let mut match_fields = BTreeSet::new();
+    for e in &root_entries {
+        match_fields.extend(e.matches.iter().map(|m| m.field));
+    }
+    let root = Pipe {
+        id: 0,
+        name: "dpuc_root".into(),
+        ty: PipeType::Control,
+        is_root: true,
+        purpose: "steer by port and packet variant; clear hit bits".into(),
+        l3: L3::Any,
+        l4: L4::Any,
+        match_fields: match_fields.into_iter().collect(),
+        write_fields: clear
+            .iter()
+            .map(|w| WriteMask {
+                field: w.field,
+                mask: w.mask,
+            })
+            .collect(),
+        monitor: Monitor::default(),
+        fwd_miss: None,
+        entries: root_entries,
+    };
+    l.push_unshared(root);
+    let mut counter_ids: Vec<CounterId> = p
+        .counters
+        .iter()
+        .enumerate()
+        .map(|(i, name)| CounterId::Shared {
+            name: name.clone(),
+            index: i as u32,
+        })
+        .collect();
+    counter_ids.extend((0..p.rules.len() as u32).map(|r| CounterId::Rule { rule: label(p, r) }));
+    let shared_meters = p
+        .meters
+        .iter()
+        .map(|m| shared_meter(m, &mut l.notes))
+        .collect();
+    if split_l4 {
+        l.notes.push(
+            "l4.* and l4 presence cover TCP and UDP only: DOCA Flow's parser does not classify SCTP"
+                .into(),
+        );
+    }
+    Ok(Lowered {
+        pipes: Pipes {
+            program: p.name.clone(),
+            api: "DOCA 3.3 (DOCA_ALLOW_EXPERIMENTAL_API)",
+            ports: "switch model: all pipes on ports[0]; ingress steered by parser_meta.port_id = IR port number; FWD_PORT port_id = IR port number",
+            metadata: Metadata {
+                hit_bits: "meta.u32[h / 32] bit h % 32",
+                hit_words,
+                mark: "meta.pkt_meta",
+            },
+            shared_counters: p.counters.clone(),
+            shared_meters,
+            counter_ids,
+            pipes: l.pipes,
+        },
+        notes: l.notes,
+    })
+}
+
+fn fm(field: DocaField, value: u128, mask: u128) -> FieldMatch {
+    FieldMatch { field, value, mask }
+}
+
+/// `policy.rule`.
+pub fn label(p: &Program, r: RuleId) -> String {
+    let rule = &p.rules[r as usize];
+    let policy = p
+        .policies
+        .get(rule.policy as usize)
+        .map(|x| x.name.as_str())
+        .unwrap_or("?");
+    format!("{policy}.{}", rule.name)
+}
+
+fn port_number(p: &Program, port: u32) -> Result<u32, Error> {
+    let port = &p.ports[port as usize];
+    if port.number > 0xffff {
+        return Err(Error::Unsupported {
+            what: format!("port `{}` ({})", port.name, port.number),
+            reason: "DOCA Flow port ids are 16 bits".into(),
+        });
+    }
+    Ok(port.number)
+}
+
+fn shared_meter(m: &dpuc_ir::Meter, notes: &mut Vec<String>) -> SharedMeter {
+    // DOCA rates are bytes/s; the IR's byte meters are bits/s.
+    let (limit_type, rate) = match m.unit {
+        MeterUnit::Bytes => ("DOCA_FLOW_METER_LIMIT_TYPE_BYTES", 8u64),
+        MeterUnit::Packets => ("DOCA_FLOW_METER_LIMIT_TYPE_PACKETS", 1u64),
+    };
+    let r = |x: u64| x / rate;
+    match m.kind {
+        MeterKind::TokenBucket { rate: cir, burst } => {
+            notes.push(format!(
+                "meter `{}`: token bucket mapped to RFC 2697 with EBS 0 (green or red, never yellow)",
+                m.name
+            ));
+            SharedMeter {
+                name: m.name.clone(),
+                alg: "DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2697",
+                limit_type,
+                cir: r(cir),
+                cbs: burst,
+                ebs: Some(0),
+                pir: None,
+                pbs: None,
+            }
+        }
+        MeterKind::SrTcm { cir, cbs, ebs } => SharedMeter {
+            name: m.name.clone(),
+            alg: "DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2697",
+            limit_type,
+            cir: r(cir),
+            cbs,
+            ebs: Some(ebs),
+            pir: None,
+            pbs: None,
+        },
+        MeterKind::TrTcm { cir, cbs, pir, pbs } => SharedMeter {
+            name: m.name.clone(),
+            alg: "DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2698",
+            limit_type,
+            cir: r(cir),
+            cbs,
+            ebs: None,
+            pir: Some(r(pir)),
+            pbs: Some(pbs),
+        },
+    }
+}
+
+/// Which variant dimensions the program needs.
+fn splits(p: &Program) -> (bool, bool) {
+    let mut l3 = false;
+    let mut l4 = false;
+    for t in &p.tables {
+        for (ki, k) in t.keys.iter().enumerate() {
+            let KeySource::Field(f) = k.source else {
+                continue;
+            };
+            if t.entries
+                .iter()
+                .all(|e| e.matches.get(ki) == Some(&Match::Any))
+            {
+                continue;
+            }
+            l3 |= fields::needs_l3(f.field);
+            l4 |= fields::needs_l4(f.field);
+        }
+    }
+    for r in &p.rules {
+        for s in all_steps(&r.actions.steps) {
+            if let Step::Set { field, .. } = s {
+                l3 |= matches!(field.field, Field::IpDscp | Field::IpEcn);
+            }
+        }
+    }
+    (l3 || l4, l4)
+}
+
+fn variants(l3: bool, l4: bool) -> Vec<Variant> {
+    if !l3 {
+        return vec![Variant {
+            l3: L3::Any,
+            l4: L4::Any,
+        }];
+    }
+    let l4s: &[L4] = if l4 {
+        &[L4::Tcp, L4::Udp, L4::Icmp, L4::None]
+    } else {
+        &[L4::Any]
+    };
+    let mut out = Vec::new();
+    for l3 in [L3::Ip4, L3::Ip6] {
+        for &l4 in l4s {
+            out.push(Variant { l3, l4 });
+        }
+    }
+    out.push(Variant {
+        l3: L3::None,
+        l4: if l4 { L4::None } else { L4::Any },
+    });
+    out
+}
+
+/// Every step of a step list, meter arms included.
+fn all_steps(steps: &[Step]) -> Vec<&Step> {
+    let mut out = Vec::new();
+    for s in steps {
+        out.push(s);
+        if let Step::Meter { arms, .. } = s {
+            for a in arms.iter() {
+                out.extend(all_steps(&a.steps));
+            }
+        }
+    }
+    out
+}
+
+fn all_terminals(r: &dpuc_ir::Rule) -> Vec<Terminal> {
+    let mut out = Vec::new();
+    if let End::Terminal(t) = r.actions.end {
+        out.push(t);
+    }
+    for s in &r.actions.steps {
+        if let Step::Meter { arms, .. } = s {
+            out.extend(arms.iter().filter_map(|a| a.terminal));
+        }
+    }
+    out
+}
+
+fn refuse(rule: String, construct: &str, reason: &str) -> Error {
+    Error::Rule {
+        rule,
+        construct: construct.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Refusals that do not depend on lowering.
+pub fn check(p: &Program) -> Result<(), Error> {
+    // Rules that read a field, by field (for naming the culprit).
+    let mut readers: BTreeMap<dpuc_ir::FieldRef, RuleId> = BTreeMap::new();
+    for t in &p.tables {
+        for (ki, k) in t.keys.iter().enumerate() {
+            let KeySource::Field(f) = k.source else {
+                continue;
+            };
+            let Some(e) = t
+                .entries
+                .iter()
+                .find(|e| !matches!(e.matches.get(ki), Some(Match::Any)))
+            else {
+                continue;
+            };
+            if let Some(r) = e.rule {
+                readers.entry(f).or_insert(r);
+            }
+            if let Err(reason) = fields::supported(f) {
+                return Err(match (e.rule, t.kind) {
+                    (Some(r), _) => refuse(label(p, r), &format!("`{f}`"), reason),
+                    (None, TableKind::SetLookup { set, .. }) => Error::Unsupported {
+                        what: format!(
+                            "set `{}` looked up on `{f}`",
+                            p.sets
+                                .get(set as usize)
+                                .map(|s| s.name.as_str())
+                                .unwrap_or("?")
+                        ),
+                        reason: reason.into(),
+                    },
+                    (None, _) => Error::Unsupported {
+                        what: format!("table `{}` on `{f}`", t.name),
+                        reason: reason.into(),
+                    },
+                });
+            }
+        }
+    }
+    for (ri, r) in p.rules.iter().enumerate() {
+        let name = label(p, ri as RuleId);
+        if all_terminals(r).contains(&Terminal::Reject) {
+            return Err(refuse(
+                name,
+                "`reject`",
+                "DOCA Flow cannot synthesize a TCP RST or ICMP error; use `drop`",
+            ));
+        }
+        for s in all_steps(&r.actions.steps) {
+            match s {
+                Step::Log { .. } => {
+                    return Err(refuse(name, "`log`", "DOCA Flow has no event stream"))
+                }
+                Step::Mirror(_) => {
+                    return Err(refuse(
+                        name,
+                        "`mirror`",
+                        "mirroring (shared mirror targets) is not implemented by this backend",
+                    ))
+                }
+                Step::NoTrack if p.conntrack.is_some() => return Err(refuse(
+                    name,
+                    "`notrack`",
+                    "conntrack (DOCA Flow CT, doca_flow_ct_*) is not implemented by this backend",
+                )),
+                Step::Set { field, .. } => {
+                    if field.inner || field.field == Field::CtMark {
+                        return Err(refuse(
+                            name,
+                            &format!("`set {field}`"),
+                            "DOCA Flow actions cannot write it here",
+                        ));
+                    }
+                    if field.field != Field::MetaMark {
+                        if let Some(&reader) = readers.get(field) {
+                            return Err(refuse(
+                                name,
+                                &format!("`set {field}`"),
+                                &format!(
+                                    "rule `{}` matches the rewritten field; packets without the header would not see the rewrite",
+                                    label(p, reader)
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Step::Meter { meter, .. } => {
+                    let m = &p.meters[*meter as usize];
+                    if !m.per.is_empty() {
+                        return Err(Error::Meter {
+                            meter: m.name.clone(),
+                            rule: name,
+                            reason: "per-key meters need a meter per flow; DOCA Flow shared meters are not keyed".into(),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for pol in &p.policies {
+        if pol.default == Some(Terminal::Reject) {
+            return Err(refuse(
+                format!("{} (default)", pol.name),
+                "`reject`",
+                "DOCA Flow cannot synthesize a TCP RST or ICMP error; use `drop`",
+            ));
+        }
+    }
+    if p.nodes.contains(&Node::Verdict(Terminal::Reject)) {
+        return Err(refuse(
+            "a policy default".into(),
+            "`reject`",
+            "DOCA Flow cannot synthesize a TCP RST or ICMP error",
+        ));
+    }
+    if p.conntrack.is_some() {
+        return Err(Error::Unsupported {
+            what: "conntrack".into(),
+            reason: "DOCA Flow CT (doca_flow_ct_*) is not implemented by this backend".into(),
+        });
+    }
+    for (ri, r) in p.rules.iter().enumerate() {
+        for t in all_terminals(r) {
+            if let Terminal::Forward(port) = t {
+                port_number(p, port).map_err(|e| match e {
+                    Error::Unsupported { what, reason } => refuse(
+                        label(p, ri as RuleId),
+                        &format!("forward to {what}"),
+                        &reason,
+                    ),
+                    other => other,
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Lower<'a> {
+    p: &'a Program,
+    o: &'a Options,
+    pipes: Vec<Pipe>,
+    dedupe: BTreeMap<String, PipeId>,
+    memo: BTreeMap<(Variant, Fwd, NodeId), Fwd>,
+    notes: Vec<String>,
+}
+
+impl Lower<'_> {
+    /// Adds `pipe` unless an identical one exists; returns its id.
+    fn push(&mut self, mut pipe: Pipe) -> Result<PipeId, Error> {
+        // Selectors only where a member needs them, so variants share pipes.
+        let used: Vec<DocaField> = pipe
+            .match_fields
+            .iter()
+            .copied()
+            .chain(pipe.write_fields.iter().map(|w| w.field))
+            .collect();
+        if !used.iter().any(|f| needs_l4_selector(*f)) {
+            pipe.l4 = L4::Any;
+            if !used.iter().any(|f| needs_l3_selector(*f)) {
+                pipe.l3 = L3::Any;
+            }
+        }
+        let key = {
+            let mut k = pipe.clone();
+            k.id = 0;
+            k.name = String::new();
+            k.purpose = String::new();
+            serde_json::to_string(&k).map_err(|e| Error::Internal(e.to_string()))?
+        };
+        if let Some(&id) = self.dedupe.get(&key) {
+            return Ok(id);
+        }
+        let id = self.pipes.len() as PipeId;
+        pipe.id = id;
+        pipe.name = format!("p{id}_{}", pipe.name);
+        self.pipes.push(pipe);
+        self.dedupe.insert(key, id);
+        Ok(id)
+    }
+
+    fn push_unshared(&mut self, mut pipe: Pipe) {
+        pipe.id = self.pipes.len() as PipeId;
+        self.pipes.push(pipe);
+    }
+
+    fn terminal(&self, t: Terminal, accept: Fwd) -> Fwd {
+        match t {
+            Terminal::Accept => accept,
+            // Refused by `check`.
+            Terminal::Drop | Terminal::Reject => Fwd::Drop,
+            Terminal::Forward(port) => Fwd::Port(self.p.ports[port as usize].number),
+        }
+    }
+
+    fn node(&mut self, v: Variant, accept: Fwd, n: NodeId) -> Result<Fwd, Error> {
+        if let Some(&f) = self.memo.get(&(v, accept, n)) {
+            return Ok(f);
+        }
+        let f = match &self.p.nodes[n as usize] {
+            Node::Verdict(t) => self.terminal(*t, accept),
+            Node::Lookup { table, next } => {
+                let next = self.node(v, accept, *next)?;
+                self.lookup(v, *table, next)?
+            }
+            Node::Rules { table, next, jumps } => {
+                let next_f = self.node(v, accept, *next)?;
+                let mut jump_f = BTreeMap::new();
+                for (rule, target) in jumps {
+                    jump_f.insert(*rule, self.node(v, accept, *target)?);
+                }
+                self.rules(v, accept, *table, next_f, &jump_f)?
+            }
+        };
+        self.memo.insert((v, accept, n), f);
+        Ok(f)
+    }
+
+    /// The alternatives of one entry in variant `v`; empty if it cannot match.
+    fn expand(&self, t: &Table, e: &dpuc_ir::Entry, v: Variant) -> Result<Vec<Alt>, Error> {
+        let mut alts: Vec<Alt> = vec![Alt::new()];
+        for (k, m) in t.keys.iter().zip(&e.matches) {
+            let width = k.source.width();
+            let src = match k.source {
+                KeySource::Hit(h) => Source::Hw {
+                    field: DocaField::MetaU32(h / 32),
+                    shift: h % 32,
+                    width: 1,
+                },
+                KeySource::Field(f) => fields::source(f.field, v),
+            };
+            let (field, shift, hw_width) = match src {
+                Source::Const(c) => {
+                    if m.matches(c, width) {
+                        continue;
+                    }
+                    return Ok(Vec::new());
+                }
+                Source::Hw {
+                    field,
+                    shift,
+                    width,
+                } => (field, shift, width),
+            };
+            let full = prefix_mask(width, width);
+            let pairs: Vec<(u128, u128)> = match *m {
+                Match::Any => continue,
+                Match::Exact(x) => vec![(x, full)],
+                Match::Lpm { value, len } => {
+                    let pm = prefix_mask(width, len);
+                    vec![(value & pm, pm)]
+                }
+                Match::Ternary { value, mask } => vec![(value & mask, mask)],
+                Match::Range { lo, hi } => range_to_prefixes(lo, hi, width)
+                    .into_iter()
+                    .map(|(x, len)| (x, prefix_mask(width, len)))
+                    .collect(),
+            };
+            let room = prefix_mask(hw_width, hw_width);
+            let mut next = Vec::new();
+            for (value, mask) in pairs {
+                // Bits the member does not have read as 0.
+                if value & mask & !room != 0 {
+                    continue;
+                }
+                let (value, mask) = ((value & room) << shift, (mask & room) << shift);
+                for a in &alts {
+                    let mut a = a.clone();
+                    let slot = a.entry(field).or_insert((0, 0));
+                    let both = slot.1 & mask;
+                    if slot.0 & both != value & both {
+                        continue;
+                    }
+                    *slot = (slot.0 | value, slot.1 | mask);
+                    if slot.1 == 0 {
+                        a.remove(&field);
+                    }
+                    next.push(a);
+                }
+            }
+            if next.len() > MAX_EXPANSION {
+                return Err(Error::Unsupported {
+                    what: format!("table `{}`", t.name),
+                    reason: format!(
+                        "an entry expands into more than {MAX_EXPANSION} value/mask entries"
+                    ),
+                });
+            }
+            alts = next;
+        }
+        Ok(alts)
+    }
+
+    fn base_pipe(&self, name: String, purpose: String, ty: PipeType, v: Variant) -> Pipe {
+        Pipe {
+            id: 0,
+            name,
+            ty,
+            is_root: false,
+            purpose,
+            l3: v.l3,
+            l4: v.l4,
+            match_fields: vec![],
+            write_fields: vec![],
+            monitor: Monitor::default(),
+            fwd_miss: None,
+            entries: vec![],
+        }
+    }
+
+    fn lookup(&mut self, v: Variant, ti: TableId, next: Fwd) -> Result<Fwd, Error> {
+        let t = &self.p.tables[ti as usize];
+        let TableKind::SetLookup { hit, .. } = t.kind else {
+            return Ok(next);
+        };
+        let mut alts = BTreeSet::new();
+        for e in &t.entries {
+            for a in self.expand(t, e, v)? {
+                alts.insert(a.into_iter().collect::<Vec<_>>());
+            }
+        }
+        if alts.is_empty() {
+            return Ok(next);
+        }
+        let set_bit = Write {
+            field: DocaField::MetaU32(hit / 32),
+            value: 1u128 << (hit % 32),
+            mask: 1u128 << (hit % 32),
+        };
+        let tag = v.tag();
+        let name = if tag.is_empty() {
+            t.name.clone()
+        } else {
+            format!("{}_{tag}", t.name)
+        };
+        let purpose = format!("set lookup `{}` → hit bit {hit}", t.name);
+        let unconditional = alts.iter().any(|a| a.is_empty());
+        let fields: BTreeSet<DocaField> = alts.iter().flatten().map(|(f, _)| *f).collect();
+        let exact = alts.iter().all(|a| {
+            a.iter()
+                .all(|(f, (_, m))| *m == prefix_mask(f.bytes() * 8, f.bytes() * 8))
+        });
+        let key_kind = t.keys.first().map(|k| k.kind);
+        let ty = if unconditional {
+            PipeType::Basic
+        } else if key_kind == Some(MatchKind::Lpm) && fields.len() == 1 {
+            PipeType::Lpm
+        } else if exact {
+            PipeType::Basic
+        } else {
+            PipeType::Acl
+        };
+        let mut pipe = self.base_pipe(name, purpose, ty, v);
+        pipe.write_fields = vec![WriteMask {
+            field: set_bit.field,
+            mask: set_bit.mask,
+        }];
+        pipe.fwd_miss = Some(next);
+        let entry = |matches: Vec<FieldMatch>| PipeEntry {
+            priority: 0,
+            matches,
+            writes: vec![set_bit.clone()],
+            fwd: next,
+            counter: None,
+            meter: None,
+            rule: None,
+        };
+        if unconditional {
+            pipe.fwd_miss = None;
+            pipe.entries.push(entry(vec![]));
+        } else {
+            pipe.match_fields = fields.into_iter().collect();
+            for a in alts {
+                pipe.entries.push(entry(
+                    a.into_iter().map(|(f, (x, m))| fm(f, x, m)).collect(),
+                ));
+            }
+        }
+        Ok(Fwd::Pipe(self.push(pipe)?))
+    }
+
+    fn rules(
+        &mut self,
+        v: Variant,
+        accept: Fwd,
+        ti: TableId,
+        next: Fwd,
+        jumps: &BTreeMap<RuleId, Fwd>,
+    ) -> Result<Fwd, Error> {
+        let t = &self.p.tables[ti as usize];
+        let mut order: Vec<&dpuc_ir::Entry> = t.entries.iter().collect();
+        order.sort_by_key(|e| std::cmp::Reverse(e.priority));
+        // (rank, alternative, rule, fwd)
+        let mut rows: Vec<(u32, Alt, RuleId, Fwd)> = Vec::new();
+        for (rank, e) in order.into_iter().enumerate() {
+            let Some(rule) = e.rule else { continue };
+            let alts = self.expand(t, e, v)?;
+            if alts.is_empty() {
+                continue;
+            }
+            let fwd = self.rule(v, accept, rule, next, jumps)?;
+            let catch_all = alts.iter().any(|a| a.is_empty());
+            for a in alts {
+                rows.push((rank as u32, a, rule, fwd));
+            }
+            if catch_all {
+                // Nothing below a match-all entry can win.
+                break;
+            }
+        }
+        if rows.is_empty() {
+            return Ok(next);
+        }
+        let tag = v.tag();
+        let base = if tag.is_empty() {
+            t.name.clone()
+        } else {
+            format!("{}_{tag}", t.name)
+        };
+        // A lone match-all row: a one-entry BASIC pipe that counts the rule.
+        if rows.len() == 1 && rows[0].1.is_empty() {
+            let (_, _, rule, fwd) = rows[0];
+            let mut pipe = self.base_pipe(
+                base,
+                format!("rule table `{}` (match-all)", t.name),
+                PipeType::Basic,
+                v,
+            );
+            pipe.monitor.per_entry_counter = true;
+            pipe.entries.push(PipeEntry {
+                priority: 0,
+                matches: vec![],
+                writes: vec![],
+                fwd,
+                counter: None,
+                meter: None,
+                rule: Some(rule),
+            });
+            return Ok(Fwd::Pipe(self.push(pipe)?));
+        }
+        let max = self.o.acl_max_entries.max(1) as usize;
+        let chunks: Vec<&[(u32, Alt, RuleId, Fwd)]> = rows.chunks(max).collect();
+        let n = chunks.len();
+        if n > 1 {
+            self.notes.push(format!(
+                "table `{}`{}: {} ACL entries split into {n} chained pipes of at most {max}",
+                t.name,
+                if tag.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({tag})")
+                },
+                rows.len()
+            ));
+        }
+        let mut miss = next;
+        for (ci, chunk) in chunks.into_iter().enumerate().rev() {
+            let name = if n > 1 {
+                format!("{base}_{ci}")
+            } else {
+                base.clone()
+            };
+            let mut pipe = self.base_pipe(
+                name,
+                format!("rule table `{}`, part {} of {n}", t.name, ci + 1),
+                PipeType::Acl,
+                v,
+            );
+            pipe.monitor.per_entry_counter = true;
+            pipe.fwd_miss = Some(miss);
+            let mut fields = BTreeSet::new();
+            for (rank, a, rule, fwd) in chunk {
+                fields.extend(a.keys().copied());
+                pipe.entries.push(PipeEntry {
+                    priority: *rank,
+                    matches: a.iter().map(|(f, (x, m))| fm(*f, *x, *m)).collect(),
+                    writes: vec![],
+                    fwd: *fwd,
+                    counter: None,
+                    meter: None,
+                    rule: Some(*rule),
+                });
+            }
+            pipe.match_fields = fields.into_iter().collect();
+            miss = Fwd::Pipe(self.push(pipe)?);
+        }
+        Ok(miss)
+    }
+
+    fn rule(
+        &mut self,
+        v: Variant,
+        accept: Fwd,
+        r: RuleId,
+        next: Fwd,
+        jumps: &BTreeMap<RuleId, Fwd>,
+    ) -> Result<Fwd, Error> {
+        let rule = &self.p.rules[r as usize];
+        let end = match rule.actions.end {
+            End::Continue => next,
+            End::Terminal(t) => self.terminal(t, accept),
+            End::Jump(_) => jumps.get(&r).copied().unwrap_or(next),
+        };
+        self.steps(v, accept, r, &rule.actions.steps, end)
+    }
+
+    /// The steps, then `cont`.
+    fn steps(
+        &mut self,
+        v: Variant,
+        accept: Fwd,
+        r: RuleId,
+        steps: &[Step],
+        cont: Fwd,
+    ) -> Result<Fwd, Error> {
+        let Some(i) = steps.iter().position(|s| matches!(s, Step::Meter { .. })) else {
+            return self.plain_steps(v, r, steps, cont);
+        };
+        let Step::Meter { meter, arms } = &steps[i] else {
+            return Ok(cont);
+        };
+        let rest = self.steps(v, accept, r, &steps[i + 1..], cont)?;
+        let mut arm_f = Vec::new();
+        for a in arms.iter() {
+            let a: &Arm = a;
+            let after = match a.terminal {
+                Some(t) => self.terminal(t, accept),
+                None => rest,
+            };
+            arm_f.push(self.plain_steps(v, r, &a.steps, after)?);
+        }
+        let rule_label = label(self.p, r);
+        let mname = self.p.meters[*meter as usize].name.clone();
+        let colors = if arm_f.iter().all(|f| *f == arm_f[0]) {
+            arm_f[0]
+        } else {
+            let mut pipe = self.base_pipe(
+                format!("{}_colors", mname),
+                format!("meter `{mname}` colour arms of rule `{rule_label}`"),
+                PipeType::Control,
+                Variant {
+                    l3: L3::Any,
+                    l4: L4::Any,
+                },
+            );
+            pipe.match_fields = vec![DocaField::MeterColor];
+            // enum doca_flow_meter_color: RED 0, YELLOW 1, GREEN 2.
+            for (color, f) in [2u128, 1, 0].into_iter().zip(&arm_f) {
+                pipe.entries.push(PipeEntry {
+                    priority: 0,
+                    matches: vec![fm(DocaField::MeterColor, color, 3)],
+                    writes: vec![],
+                    fwd: *f,
+                    counter: None,
+                    meter: None,
+                    rule: None,
+                });
+            }
+            Fwd::Pipe(self.push(pipe)?)
+        };
+        let mut pipe = self.base_pipe(
+            format!("meter_{mname}"),
+            format!("meter `{mname}` of rule `{rule_label}`"),
+            PipeType::Basic,
+            Variant {
+                l3: L3::Any,
+                l4: L4::Any,
+            },
+        );
+        pipe.monitor.shared_meter = true;
+        pipe.entries.push(PipeEntry {
+            priority: 0,
+            matches: vec![],
+            writes: vec![],
+            fwd: colors,
+            counter: None,
+            meter: Some(*meter),
+            rule: None,
+        });
+        let metered = Fwd::Pipe(self.push(pipe)?);
+        self.plain_steps(v, r, &steps[..i], metered)
+    }
+
+    /// Steps without meters: pipes of field writes and at most one counter.
+    fn plain_steps(
+        &mut self,
+        v: Variant,
+        r: RuleId,
+        steps: &[Step],
+        cont: Fwd,
+    ) -> Result<Fwd, Error> {
+        // Segments, each with at most one counter.
+        let mut segs: Vec<(Vec<Write>, Option<u32>)> = vec![(vec![], None)];
+        for s in steps {
+            match s {
+                Step::Count(c) => {
+                    let last = segs.len() - 1;
+                    if segs[last].1.is_some() {
+                        segs.push((vec![], None));
+                    }
+                    let last = segs.len() - 1;
+                    segs[last].1 = Some(*c);
+                }
+                Step::Set { field, value } => {
+                    if let Some(w) = write_for(field.field, *value, v) {
+                        let last = segs.len() - 1;
+                        segs[last]
+                            .0
+                            .retain(|x: &Write| !(x.field == w.field && x.mask == w.mask));
+                        segs[last].0.push(w);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let rule_label = label(self.p, r);
+        let mut f = cont;
+        for (writes, counter) in segs.into_iter().rev() {
+            if writes.is_empty() && counter.is_none() {
+                continue;
+            }
+            let mut what = Vec::new();
+            if let Some(c) = counter {
+                what.push(format!("count `{}`", self.p.counters[c as usize]));
+            }
+            if !writes.is_empty() {
+                what.push("rewrite".to_string());
+            }
+            let tag = v.tag();
+            let mut pipe = self.base_pipe(
+                format!(
+                    "{}_{}{}",
+                    self.p.rules[r as usize].name,
+                    if counter.is_some() { "count" } else { "set" },
+                    if tag.is_empty() {
+                        String::new()
+                    } else {
+                        format!("_{tag}")
+                    }
+                ),
+                format!("{} in rule `{rule_label}`", what.join(" and ")),
+                PipeType::Basic,
+                v,
+            );
+            pipe.monitor.shared_counter = counter.is_some();
+            pipe.write_fields = writes
+                .iter()
+                .map(|w| WriteMask {
+                    field: w.field,
+                    mask: w.mask,
+                })
+                .collect();
+            pipe.entries.push(PipeEntry {
+                priority: 0,
+                matches: vec![],
+                writes,
+                fwd: f,
+                counter,
+                meter: None,
+                rule: None,
+            });
+            f = Fwd::Pipe(self.push(pipe)?);
+        }
+        Ok(f)
+    }
+}
+
+/// The DOCA Flow write for `set field = value` in variant `v` (`None`: the
+/// header is absent, nothing to write).
+fn write_for(field: Field, value: u128, v: Variant) -> Option<Write> {
+    let w = |field, shift: u32, width: u32| {
+        let room = prefix_mask(width, width);
+        Some(Write {
+            field,
+            value: (value & room) << shift,
+            mask: room << shift,
+        })
+    };
+    match (field, v.l3) {
+        (Field::MetaMark, _) => w(DocaField::PktMeta, 0, 32),
+        (Field::VlanPcp, _) => w(DocaField::VlanTci, 13, 3),
+        (Field::IpDscp, L3::Ip4) => w(DocaField::Ip4DscpEcn, 2, 6),
+        (Field::IpDscp, L3::Ip6) => w(DocaField::Ip6Tc, 2, 6),
+        (Field::IpEcn, L3::Ip4) => w(DocaField::Ip4DscpEcn, 0, 2),
+        (Field::IpEcn, L3::Ip6) => w(DocaField::Ip6Tc, 0, 2),
+        _ => None,
+    }
+}
+
+fn needs_l3_selector(f: DocaField) -> bool {
+    use DocaField::*;
+    matches!(
+        f,
+        Ip4Src
+            | Ip4Dst
+            | Ip4Proto
+            | Ip4DscpEcn
+            | Ip4Ttl
+            | Ip6Src
+            | Ip6Dst
+            | Ip6Proto
+            | Ip6Tc
+            | Ip6Hop
+    )
+}
+
+fn needs_l4_selector(f: DocaField) -> bool {
+    use DocaField::*;
+    matches!(
+        f,
+        TcpSrc | TcpDst | TcpFlags | UdpSrc | UdpDst | IcmpType | IcmpCode
+    )
+}

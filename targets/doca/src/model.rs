@@ -1,0 +1,386 @@
+//! The DOCA Flow pipe data model: what `dpuc_install` creates, in creation
+//! order. It is serialized as `NAME.doca.json` and the C is printed from it,
+//! so the two always agree.
+
+use serde::Serialize;
+
+/// Index of a pipe in [`Pipes::pipes`].
+pub type PipeId = u32;
+
+/// Every pipe of a program and the resources they use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pipes {
+    /// The program's name.
+    pub program: String,
+    /// The API level the C is written for.
+    pub api: &'static str,
+    /// How ports are modelled.
+    pub ports: &'static str,
+    /// Where packet metadata lives.
+    pub metadata: Metadata,
+    /// Shared counters (named counters), in IR counter order.
+    pub shared_counters: Vec<String>,
+    /// Shared meters, in IR meter order.
+    pub shared_meters: Vec<SharedMeter>,
+    /// What `dpuc_query_counter(id)` reads, indexed by id.
+    pub counter_ids: Vec<CounterId>,
+    /// The pipes; every pipe's targets come before it, the root is last.
+    pub pipes: Vec<Pipe>,
+}
+
+/// The metadata layout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Metadata {
+    /// Set-membership bits: bit `h % 32` of `meta.u32[h / 32]`.
+    pub hit_bits: &'static str,
+    /// How many `meta.u32` words hold hit bits (cleared by the root pipe).
+    pub hit_words: u32,
+    /// Where `meta.mark` lives.
+    pub mark: &'static str,
+}
+
+/// What one counter id of `dpuc_query_counter` reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterId {
+    /// A named counter: shared counter `index`.
+    Shared {
+        /// The counter's name.
+        name: String,
+        /// Index in [`Pipes::shared_counters`].
+        index: u32,
+    },
+    /// A rule's hits: the sum of the NON_SHARED counters of its entries.
+    Rule {
+        /// `policy.rule`.
+        rule: String,
+    },
+}
+
+/// A shared meter's configuration (`struct doca_flow_resource_meter_cfg`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SharedMeter {
+    /// The IR meter's name.
+    pub name: String,
+    /// `DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2697` or `..._RFC2698`.
+    pub alg: &'static str,
+    /// `DOCA_FLOW_METER_LIMIT_TYPE_BYTES` or `..._PACKETS`.
+    pub limit_type: &'static str,
+    /// Committed rate (bytes or packets per second).
+    pub cir: u64,
+    /// Committed burst.
+    pub cbs: u64,
+    /// RFC 2697 excess burst (0 for a token bucket).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ebs: Option<u64>,
+    /// RFC 2698 peak rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pir: Option<u64>,
+    /// RFC 2698 peak burst.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pbs: Option<u64>,
+}
+
+/// `enum doca_flow_pipe_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PipeType {
+    /// Exact match (or match-all).
+    Basic,
+    /// Control pipe: prioritized value/mask entries with actions.
+    Control,
+    /// Longest prefix match on one field.
+    Lpm,
+    /// Prioritized value/mask entries (lower priority value wins).
+    Acl,
+}
+
+impl PipeType {
+    /// The C enumerator.
+    pub fn c_name(self) -> &'static str {
+        match self {
+            PipeType::Basic => "DOCA_FLOW_PIPE_BASIC",
+            PipeType::Control => "DOCA_FLOW_PIPE_CONTROL",
+            PipeType::Lpm => "DOCA_FLOW_PIPE_LPM",
+            PipeType::Acl => "DOCA_FLOW_PIPE_ACL",
+        }
+    }
+}
+
+/// The outer L3 type a pipe's packets have (`outer.l3_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum L3 {
+    /// Not split by family.
+    Any,
+    /// IPv4.
+    Ip4,
+    /// IPv6.
+    Ip6,
+    /// Neither.
+    None,
+}
+
+/// The outer L4 type a pipe's packets have (`outer.l4_type_ext`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum L4 {
+    /// Not split by L4 type.
+    Any,
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// ICMP or ICMPv6.
+    Icmp,
+    /// None of those.
+    None,
+}
+
+/// A matchable or writable member of `struct doca_flow_match` /
+/// `struct doca_flow_actions`; values are big-endian bytes of the member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocaField {
+    /// `parser_meta.port_id` (host order).
+    PortId,
+    /// `parser_meta.outer_l3_type`.
+    L3Meta,
+    /// `parser_meta.outer_l4_type`.
+    L4Meta,
+    /// `parser_meta.meter_color`.
+    MeterColor,
+    /// `meta.pkt_meta`.
+    PktMeta,
+    /// `meta.u32[i]`.
+    MetaU32(u32),
+    /// `outer.eth.src_mac`.
+    EthSrc,
+    /// `outer.eth.dst_mac`.
+    EthDst,
+    /// `outer.eth.type`.
+    EthType,
+    /// `outer.l2_valid_headers` (host order).
+    L2Valid,
+    /// `outer.eth_vlan[0].tci`.
+    VlanTci,
+    /// `outer.ip4.src_ip`.
+    Ip4Src,
+    /// `outer.ip4.dst_ip`.
+    Ip4Dst,
+    /// `outer.ip4.next_proto`.
+    Ip4Proto,
+    /// `outer.ip4.dscp_ecn`.
+    Ip4DscpEcn,
+    /// `outer.ip4.ttl`.
+    Ip4Ttl,
+    /// `outer.ip6.src_ip`.
+    Ip6Src,
+    /// `outer.ip6.dst_ip`.
+    Ip6Dst,
+    /// `outer.ip6.next_proto`.
+    Ip6Proto,
+    /// `outer.ip6.traffic_class`.
+    Ip6Tc,
+    /// `outer.ip6.hop_limit`.
+    Ip6Hop,
+    /// `outer.tcp.l4_port.src_port`.
+    TcpSrc,
+    /// `outer.tcp.l4_port.dst_port`.
+    TcpDst,
+    /// `outer.tcp.flags`.
+    TcpFlags,
+    /// `outer.udp.l4_port.src_port`.
+    UdpSrc,
+    /// `outer.udp.l4_port.dst_port`.
+    UdpDst,
+    /// `outer.icmp.type`.
+    IcmpType,
+    /// `outer.icmp.code`.
+    IcmpCode,
+}
+
+impl DocaField {
+    /// Width of the member in bytes.
+    pub fn bytes(self) -> u32 {
+        use DocaField::*;
+        match self {
+            L3Meta | L4Meta | MeterColor | Ip4Proto | Ip4DscpEcn | Ip4Ttl | Ip6Proto | Ip6Tc
+            | Ip6Hop | TcpFlags | IcmpType | IcmpCode => 1,
+            PortId | EthType | L2Valid | VlanTci | TcpSrc | TcpDst | UdpSrc | UdpDst => 2,
+            PktMeta | MetaU32(_) | Ip4Src | Ip4Dst => 4,
+            EthSrc | EthDst => 6,
+            Ip6Src | Ip6Dst => 16,
+        }
+    }
+
+    /// The C member path (for reports and comments).
+    pub fn member(self) -> String {
+        use DocaField::*;
+        let s = match self {
+            PortId => "parser_meta.port_id",
+            L3Meta => "parser_meta.outer_l3_type",
+            L4Meta => "parser_meta.outer_l4_type",
+            MeterColor => "parser_meta.meter_color",
+            PktMeta => "meta.pkt_meta",
+            MetaU32(i) => return format!("meta.u32[{i}]"),
+            EthSrc => "outer.eth.src_mac",
+            EthDst => "outer.eth.dst_mac",
+            EthType => "outer.eth.type",
+            L2Valid => "outer.l2_valid_headers",
+            VlanTci => "outer.eth_vlan[0].tci",
+            Ip4Src => "outer.ip4.src_ip",
+            Ip4Dst => "outer.ip4.dst_ip",
+            Ip4Proto => "outer.ip4.next_proto",
+            Ip4DscpEcn => "outer.ip4.dscp_ecn",
+            Ip4Ttl => "outer.ip4.ttl",
+            Ip6Src => "outer.ip6.src_ip",
+            Ip6Dst => "outer.ip6.dst_ip",
+            Ip6Proto => "outer.ip6.next_proto",
+            Ip6Tc => "outer.ip6.traffic_class",
+            Ip6Hop => "outer.ip6.hop_limit",
+            TcpSrc => "outer.tcp.l4_port.src_port",
+            TcpDst => "outer.tcp.l4_port.dst_port",
+            TcpFlags => "outer.tcp.flags",
+            UdpSrc => "outer.udp.l4_port.src_port",
+            UdpDst => "outer.udp.l4_port.dst_port",
+            IcmpType => "outer.icmp.type",
+            IcmpCode => "outer.icmp.code",
+        };
+        s.to_string()
+    }
+
+    /// The C enumerator of the emitted `enum dpuc_field`.
+    pub fn c_enum(self) -> String {
+        let dbg = match self {
+            DocaField::MetaU32(i) => return format!("DPUC_F_META_U32_{i}"),
+            other => format!("{other:?}"),
+        };
+        let mut s = String::from("DPUC_F");
+        for c in dbg.chars() {
+            if c.is_ascii_uppercase() {
+                s.push('_');
+            }
+            s.push(c.to_ascii_uppercase());
+        }
+        s
+    }
+}
+
+/// `value & mask` on one field, as hex of the member's big-endian bytes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FieldMatch {
+    /// The member.
+    pub field: DocaField,
+    /// The value, `0x`-prefixed hex.
+    #[serde(serialize_with = "hex")]
+    pub value: u128,
+    /// The mask, `0x`-prefixed hex.
+    #[serde(serialize_with = "hex")]
+    pub mask: u128,
+}
+
+/// A write of `value` to the `mask` bits of a field.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Write {
+    /// The member.
+    pub field: DocaField,
+    /// The value.
+    #[serde(serialize_with = "hex")]
+    pub value: u128,
+    /// The bits written.
+    #[serde(serialize_with = "hex")]
+    pub mask: u128,
+}
+
+/// A field a pipe's entries write, and which bits (`actions_masks`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct WriteMask {
+    /// The member.
+    pub field: DocaField,
+    /// The bits written.
+    #[serde(serialize_with = "hex")]
+    pub mask: u128,
+}
+
+fn hex<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#x}"))
+}
+
+/// `struct doca_flow_fwd`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fwd {
+    /// `DOCA_FLOW_FWD_DROP`.
+    Drop,
+    /// `DOCA_FLOW_FWD_PORT` to this port id.
+    Port(u32),
+    /// `DOCA_FLOW_FWD_PIPE` to this pipe.
+    Pipe(PipeId),
+    /// `DOCA_FLOW_FWD_TARGET` to the kernel (`doca_flow_get_target`).
+    Kernel,
+}
+
+/// A pipe's monitor (`struct doca_flow_monitor`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Monitor {
+    /// `counter_type = DOCA_FLOW_RESOURCE_TYPE_NON_SHARED`: a counter per entry.
+    pub per_entry_counter: bool,
+    /// `counter_type = DOCA_FLOW_RESOURCE_TYPE_SHARED`, id set per entry.
+    pub shared_counter: bool,
+    /// `meter_type = DOCA_FLOW_RESOURCE_TYPE_SHARED`, id set per entry.
+    pub shared_meter: bool,
+}
+
+/// One pipe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pipe {
+    /// Its index.
+    pub id: PipeId,
+    /// `doca_flow_pipe_cfg_set_name`.
+    pub name: String,
+    /// `doca_flow_pipe_cfg_set_type`.
+    #[serde(rename = "type")]
+    pub ty: PipeType,
+    /// `doca_flow_pipe_cfg_set_is_root`.
+    pub is_root: bool,
+    /// What it is for (the IR table, rule or meter).
+    pub purpose: String,
+    /// The packets' L3 type (set in the match template and every entry).
+    pub l3: L3,
+    /// The packets' L4 type.
+    pub l4: L4,
+    /// Fields the entries match (changeable in the match template).
+    pub match_fields: Vec<DocaField>,
+    /// Fields the entries write, with the bits written (`actions_masks`).
+    pub write_fields: Vec<WriteMask>,
+    /// The monitor.
+    pub monitor: Monitor,
+    /// Miss forwarding (`fwd_miss`); `None` for control and match-all pipes.
+    pub fwd_miss: Option<Fwd>,
+    /// The entries.
+    pub entries: Vec<PipeEntry>,
+}
+
+/// One pipe entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PipeEntry {
+    /// ACL/control priority (lower wins).
+    pub priority: u32,
+    /// Value/mask per field (exact pipes use the value only).
+    pub matches: Vec<FieldMatch>,
+    /// Field writes (`struct doca_flow_actions`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<Write>,
+    /// Where a hit goes.
+    pub fwd: Fwd,
+    /// Shared counter index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counter: Option<u32>,
+    /// Shared meter index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meter: Option<u32>,
+    /// The IR rule whose hits this entry counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<u32>,
+}

@@ -1,0 +1,379 @@
+/*
+ * Minimal declarations of the DOCA 3.3 Flow API used by dpuc's generated
+ * NAME_doca.c, written from the public API reference so the generated C
+ * can be syntax-checked without the DOCA SDK:
+ *
+ *   gcc -fsyntax-only -Wall -Wextra -Werror -DDOCA_ALLOW_EXPERIMENTAL_API \
+ *       -include tests/doca/doca_flow_decls.h -I STUBDIR NAME_doca.c
+ *
+ * where STUBDIR holds doca_flow.h, doca_flow_ct.h and doca_bitfield.h that
+ * only include this file. Only the members dpuc uses are declared; layouts
+ * are not those of the SDK.
+ */
+#ifndef DPUC_DOCA_FLOW_DECLS_H
+#define DPUC_DOCA_FLOW_DECLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* doca_error.h */
+typedef enum doca_error {
+	DOCA_SUCCESS = 0,
+	DOCA_ERROR_NOT_SUPPORTED = 3,
+	DOCA_ERROR_INVALID_VALUE = 6,
+	DOCA_ERROR_TIME_OUT = 14,
+	DOCA_ERROR_BAD_STATE = 15,
+} doca_error_t;
+
+/* doca_types.h / doca_bitfield.h */
+typedef uint16_t doca_be16_t;
+typedef uint32_t doca_be32_t;
+#define DOCA_HTOBE16(x) ((doca_be16_t)__builtin_bswap16((uint16_t)(x)))
+#define DOCA_HTOBE32(x) ((doca_be32_t)__builtin_bswap32((uint32_t)(x)))
+
+/* doca_flow_net.h */
+enum doca_flow_l3_type {
+	DOCA_FLOW_L3_TYPE_NONE = 0,
+	DOCA_FLOW_L3_TYPE_IP4,
+	DOCA_FLOW_L3_TYPE_IP6,
+};
+
+enum doca_flow_l4_type_ext {
+	DOCA_FLOW_L4_TYPE_EXT_NONE = 0,
+	DOCA_FLOW_L4_TYPE_EXT_TCP,
+	DOCA_FLOW_L4_TYPE_EXT_UDP,
+	DOCA_FLOW_L4_TYPE_EXT_ICMP,
+	DOCA_FLOW_L4_TYPE_EXT_ICMP6,
+};
+
+struct doca_flow_header_eth {
+	uint8_t src_mac[6];
+	uint8_t dst_mac[6];
+	doca_be16_t type;
+};
+
+struct doca_flow_header_eth_vlan {
+	doca_be16_t tci;
+};
+
+struct doca_flow_header_ip4 {
+	doca_be32_t src_ip;
+	doca_be32_t dst_ip;
+	uint8_t dscp_ecn;
+	uint8_t next_proto;
+	uint8_t ttl;
+};
+
+struct doca_flow_header_ip6 {
+	doca_be32_t src_ip[4];
+	doca_be32_t dst_ip[4];
+	uint8_t traffic_class;
+	uint8_t next_proto;
+	uint8_t hop_limit;
+};
+
+struct doca_flow_header_l4_port {
+	doca_be16_t src_port;
+	doca_be16_t dst_port;
+};
+
+struct doca_flow_header_tcp {
+	struct doca_flow_header_l4_port l4_port;
+	uint8_t flags;
+};
+
+struct doca_flow_header_udp {
+	struct doca_flow_header_l4_port l4_port;
+};
+
+struct doca_flow_header_icmp {
+	uint8_t type;
+	uint8_t code;
+};
+
+/* doca_flow.h */
+struct doca_flow_port;
+struct doca_flow_pipe;
+struct doca_flow_pipe_entry;
+struct doca_flow_pipe_cfg;
+struct doca_flow_target;
+struct doca_flow_match_condition;
+struct doca_flow_action_descs;
+
+enum doca_flow_shared_resource_type {
+	DOCA_FLOW_SHARED_RESOURCE_METER,
+	DOCA_FLOW_SHARED_RESOURCE_COUNTER,
+};
+
+enum doca_flow_entry_flags {
+	DOCA_FLOW_ENTRY_FLAGS_NO_WAIT = (1u << 0),
+	DOCA_FLOW_ENTRY_FLAGS_WAIT_FOR_BATCH = (1u << 1),
+};
+
+enum doca_flow_entry_status {
+	DOCA_FLOW_ENTRY_STATUS_IN_PROCESS,
+	DOCA_FLOW_ENTRY_STATUS_SUCCESS,
+	DOCA_FLOW_ENTRY_STATUS_ERROR,
+};
+
+enum doca_flow_pipe_type {
+	DOCA_FLOW_PIPE_BASIC,
+	DOCA_FLOW_PIPE_CONTROL,
+	DOCA_FLOW_PIPE_LPM,
+	DOCA_FLOW_PIPE_CT,
+	DOCA_FLOW_PIPE_ACL,
+};
+
+#define DOCA_FLOW_META_SCRATCH_PAD_MAX 10
+
+enum __attribute__((__packed__)) doca_flow_meter_color {
+	DOCA_FLOW_METER_COLOR_RED = 0,
+	DOCA_FLOW_METER_COLOR_YELLOW,
+	DOCA_FLOW_METER_COLOR_GREEN,
+};
+
+enum doca_flow_l3_meta {
+	DOCA_FLOW_L3_META_NONE = 0,
+	DOCA_FLOW_L3_META_IPV4,
+	DOCA_FLOW_L3_META_IPV6,
+};
+
+enum doca_flow_l4_meta {
+	DOCA_FLOW_L4_META_NONE = 0,
+	DOCA_FLOW_L4_META_TCP,
+	DOCA_FLOW_L4_META_UDP,
+	DOCA_FLOW_L4_META_ICMP,
+	DOCA_FLOW_L4_META_ESP,
+};
+
+struct doca_flow_meta {
+	doca_be32_t pkt_meta;
+	doca_be32_t u32[DOCA_FLOW_META_SCRATCH_PAD_MAX];
+};
+
+struct doca_flow_parser_meta {
+	uint16_t port_id;
+	enum doca_flow_meter_color meter_color;
+	enum doca_flow_l3_meta outer_l3_type;
+	enum doca_flow_l4_meta outer_l4_type;
+};
+
+struct doca_flow_header_format {
+	struct doca_flow_header_eth eth;
+	uint16_t l2_valid_headers;
+	struct doca_flow_header_eth_vlan eth_vlan[2];
+	enum doca_flow_l3_type l3_type;
+	union {
+		struct doca_flow_header_ip4 ip4;
+		struct doca_flow_header_ip6 ip6;
+	};
+	enum doca_flow_l4_type_ext l4_type_ext;
+	union {
+		struct doca_flow_header_icmp icmp;
+		struct doca_flow_header_udp udp;
+		struct doca_flow_header_tcp tcp;
+		struct doca_flow_header_l4_port transport;
+	};
+};
+
+struct doca_flow_match {
+	struct doca_flow_meta meta;
+	struct doca_flow_parser_meta parser_meta;
+	struct doca_flow_header_format outer;
+};
+
+enum doca_flow_resource_type {
+	DOCA_FLOW_RESOURCE_TYPE_NONE,
+	DOCA_FLOW_RESOURCE_TYPE_SHARED,
+	DOCA_FLOW_RESOURCE_TYPE_NON_SHARED,
+};
+
+struct doca_flow_actions {
+	struct doca_flow_meta meta;
+	struct doca_flow_parser_meta parser_meta;
+	struct doca_flow_header_format outer;
+};
+
+enum doca_flow_target_type {
+	DOCA_FLOW_TARGET_KERNEL,
+};
+
+enum doca_flow_fwd_type {
+	DOCA_FLOW_FWD_NONE = 0,
+	DOCA_FLOW_FWD_RSS,
+	DOCA_FLOW_FWD_PORT,
+	DOCA_FLOW_FWD_PIPE,
+	DOCA_FLOW_FWD_DROP,
+	DOCA_FLOW_FWD_TARGET,
+	DOCA_FLOW_FWD_CHANGEABLE = 100,
+};
+
+struct doca_flow_fwd {
+	enum doca_flow_fwd_type type;
+	union {
+		struct {
+			uint16_t port_id;
+		};
+		struct {
+			struct doca_flow_pipe *next_pipe;
+		};
+		struct {
+			struct doca_flow_target *target;
+		};
+	};
+};
+
+enum doca_flow_meter_algorithm_type {
+	DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2697,
+	DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2698,
+	DOCA_FLOW_METER_ALGORITHM_TYPE_RFC4115,
+};
+
+enum doca_flow_meter_limit_type {
+	DOCA_FLOW_METER_LIMIT_TYPE_BYTES = 0,
+	DOCA_FLOW_METER_LIMIT_TYPE_PACKETS,
+};
+
+enum doca_flow_meter_color_mode {
+	DOCA_FLOW_METER_COLOR_MODE_BLIND = 0,
+	DOCA_FLOW_METER_COLOR_MODE_AWARE,
+};
+
+struct doca_flow_resource_meter_cfg {
+	enum doca_flow_meter_limit_type limit_type;
+	enum doca_flow_meter_color_mode color_mode;
+	enum doca_flow_meter_algorithm_type alg;
+	uint64_t cir;
+	uint64_t cbs;
+	union {
+		struct {
+			uint64_t ebs;
+		} rfc2697;
+		struct {
+			uint64_t pir;
+			uint64_t pbs;
+		} rfc2698;
+	};
+};
+
+struct doca_flow_shared_resource_cfg {
+	union {
+		struct doca_flow_resource_meter_cfg meter_cfg;
+	};
+};
+
+struct doca_flow_monitor {
+	enum doca_flow_resource_type meter_type;
+	union {
+		struct {
+			uint32_t shared_meter_id;
+			enum doca_flow_meter_color meter_init_color;
+		} shared_meter;
+	};
+	enum doca_flow_resource_type counter_type;
+	union {
+		struct {
+			uint32_t shared_counter_id;
+		} shared_counter;
+	};
+};
+
+struct doca_flow_resource_query {
+	union {
+		struct {
+			uint64_t total_bytes;
+			uint64_t total_pkts;
+		} counter;
+	};
+};
+
+doca_error_t doca_flow_pipe_cfg_create(struct doca_flow_pipe_cfg **cfg, struct doca_flow_port *port);
+doca_error_t doca_flow_pipe_cfg_destroy(struct doca_flow_pipe_cfg *cfg);
+doca_error_t doca_flow_pipe_cfg_set_name(struct doca_flow_pipe_cfg *cfg, const char *name);
+doca_error_t doca_flow_pipe_cfg_set_type(struct doca_flow_pipe_cfg *cfg, enum doca_flow_pipe_type type);
+doca_error_t doca_flow_pipe_cfg_set_is_root(struct doca_flow_pipe_cfg *cfg, bool is_root);
+doca_error_t doca_flow_pipe_cfg_set_nr_entries(struct doca_flow_pipe_cfg *cfg, uint32_t nr_entries);
+doca_error_t doca_flow_pipe_cfg_set_match(struct doca_flow_pipe_cfg *cfg,
+					  const struct doca_flow_match *match,
+					  const struct doca_flow_match *match_mask);
+doca_error_t doca_flow_pipe_cfg_set_actions(struct doca_flow_pipe_cfg *cfg,
+					    struct doca_flow_actions *const *actions,
+					    struct doca_flow_actions *const *actions_masks,
+					    struct doca_flow_action_descs *const *action_descs,
+					    size_t nr_actions);
+doca_error_t doca_flow_pipe_cfg_set_monitor(struct doca_flow_pipe_cfg *cfg, const struct doca_flow_monitor *monitor);
+doca_error_t doca_flow_pipe_create(const struct doca_flow_pipe_cfg *cfg,
+				   const struct doca_flow_fwd *fwd,
+				   const struct doca_flow_fwd *fwd_miss,
+				   struct doca_flow_pipe **pipe);
+void doca_flow_pipe_destroy(struct doca_flow_pipe *pipe);
+doca_error_t doca_flow_pipe_basic_add_entry(uint16_t pipe_queue,
+					    struct doca_flow_pipe *pipe,
+					    const struct doca_flow_match *match,
+					    uint8_t action_idx,
+					    const struct doca_flow_actions *actions,
+					    const struct doca_flow_monitor *monitor,
+					    const struct doca_flow_fwd *fwd,
+					    uint32_t flags,
+					    void *usr_ctx,
+					    struct doca_flow_pipe_entry **entry);
+doca_error_t doca_flow_pipe_control_add_entry(uint16_t pipe_queue,
+					      struct doca_flow_pipe *pipe,
+					      const struct doca_flow_match *match,
+					      const struct doca_flow_match *match_mask,
+					      const struct doca_flow_match_condition *condition,
+					      const struct doca_flow_actions *actions,
+					      const struct doca_flow_actions *actions_mask,
+					      const struct doca_flow_action_descs *action_descs,
+					      const struct doca_flow_monitor *monitor,
+					      uint32_t priority,
+					      const struct doca_flow_fwd *fwd,
+					      void *usr_ctx,
+					      struct doca_flow_pipe_entry **entry);
+doca_error_t doca_flow_pipe_lpm_add_entry(uint16_t pipe_queue,
+					  struct doca_flow_pipe *pipe,
+					  const struct doca_flow_match *match,
+					  const struct doca_flow_match *match_mask,
+					  uint8_t action_idx,
+					  const struct doca_flow_actions *actions,
+					  const struct doca_flow_monitor *monitor,
+					  const struct doca_flow_fwd *fwd,
+					  uint32_t flags,
+					  void *usr_ctx,
+					  struct doca_flow_pipe_entry **entry);
+doca_error_t doca_flow_pipe_acl_add_entry(uint16_t pipe_queue,
+					  struct doca_flow_pipe *pipe,
+					  const struct doca_flow_match *match,
+					  const struct doca_flow_match *match_mask,
+					  uint8_t action_idx,
+					  const struct doca_flow_actions *actions,
+					  const uint32_t priority,
+					  const struct doca_flow_fwd *fwd,
+					  uint32_t flags,
+					  void *usr_ctx,
+					  struct doca_flow_pipe_entry **entry);
+doca_error_t doca_flow_entries_process(struct doca_flow_port *port,
+				       uint16_t pipe_queue,
+				       uint64_t timeout,
+				       uint32_t max_processed_entries);
+enum doca_flow_entry_status doca_flow_pipe_entry_get_status(struct doca_flow_pipe_entry *entry);
+doca_error_t doca_flow_resource_query_entry(struct doca_flow_pipe_entry *entry, struct doca_flow_resource_query *data);
+doca_error_t doca_flow_get_target(enum doca_flow_target_type type, struct doca_flow_target **target);
+doca_error_t doca_flow_port_shared_resource_set_cfg(struct doca_flow_port *port,
+						    enum doca_flow_shared_resource_type type,
+						    uint32_t shared_resource_id,
+						    struct doca_flow_shared_resource_cfg *cfg);
+doca_error_t doca_flow_port_shared_resource_get(struct doca_flow_port *port,
+						enum doca_flow_shared_resource_type type,
+						uint32_t *shared_resource_id);
+doca_error_t doca_flow_port_shared_resource_put(struct doca_flow_port *port,
+						enum doca_flow_shared_resource_type type,
+						uint32_t shared_resource_id);
+doca_error_t doca_flow_port_shared_resources_query(struct doca_flow_port *port,
+						   enum doca_flow_shared_resource_type type,
+						   uint32_t *res_array,
+						   struct doca_flow_resource_query *data_array,
+						   uint32_t array_len);
+
+#endif /* DPUC_DOCA_FLOW_DECLS_H */
