@@ -9,6 +9,7 @@
 
 pub mod conntrack;
 pub mod craft;
+pub mod doca;
 /// The Linux eBPF loader (feature `ebpf`): objects, maps and test runs
 /// through the bpf() syscall.
 #[cfg(all(feature = "ebpf", target_os = "linux"))]

@@ -1,0 +1,1 @@
+//! The DOCA Flow simulator (work in progress).
