@@ -94,6 +94,32 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TestTarget::Sw)]
         target: TestTarget,
     },
+    /// Attach a policy's eBPF program to an interface (maps filled and pinned).
+    Load {
+        /// The policy file.
+        file: PathBuf,
+        /// The interface.
+        #[arg(long)]
+        dev: String,
+        /// Where to attach.
+        #[arg(long, value_enum, default_value_t = AttachArg::Xdp)]
+        hook: AttachArg,
+        /// Bind a policy port to an interface: NAME=IFACE (repeatable).
+        #[arg(long = "port")]
+        ports: Vec<String>,
+        /// The bpffs directory for pins.
+        #[arg(long, default_value = "/sys/fs/bpf/dpuc")]
+        pin_dir: PathBuf,
+    },
+    /// Detach what `dpuc load` attached to an interface.
+    Unload {
+        /// The interface.
+        #[arg(long)]
+        dev: String,
+        /// The bpffs directory for pins.
+        #[arg(long, default_value = "/sys/fs/bpf/dpuc")]
+        pin_dir: PathBuf,
+    },
     /// Measure ns/packet of the eBPF program against the interpreter.
     Bench {
         /// The policy file.
@@ -178,6 +204,17 @@ pub enum TestTarget {
     All,
 }
 
+/// Attach points of `dpuc load`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AttachArg {
+    /// XDP, native when the driver supports it, else generic.
+    Xdp,
+    /// XDP in generic (skb) mode.
+    XdpGeneric,
+    /// TC ingress (tcx).
+    Tc,
+}
+
 /// Targets `dpuc run` classifies on.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum RunTarget {
@@ -243,6 +280,24 @@ fn main() -> ExitCode {
             };
             commands::test::run(&files, &targets)
         }
+        Command::Load {
+            file,
+            dev,
+            hook,
+            ports,
+            pin_dir,
+        } => commands::load::load(&commands::load::LoadArgs {
+            file: &file,
+            dev: &dev,
+            at: match hook {
+                AttachArg::Xdp => dpuc_runtime::ebpf::AttachPoint::Xdp,
+                AttachArg::XdpGeneric => dpuc_runtime::ebpf::AttachPoint::XdpGeneric,
+                AttachArg::Tc => dpuc_runtime::ebpf::AttachPoint::TcIngress,
+            },
+            ports: &ports,
+            pin_dir: &pin_dir,
+        }),
+        Command::Unload { dev, pin_dir } => commands::load::unload(&dev, &pin_dir),
         Command::Bench {
             file,
             pcap,

@@ -30,10 +30,12 @@
 //! [fd]: std::os::fd::OwnedFd
 //! [probe]: crate::ebpf::bpf_available
 
+mod attach;
 mod object;
 mod sys;
 mod target;
 
+pub use attach::{ifindex, AttachPoint, Link};
 pub use object::{parse as parse_object, MapSpec, ObjectSpec, ProgramSpec};
 pub use target::{load_filled, Ebpf, TestBuildError};
 
@@ -312,13 +314,18 @@ impl Map {
                 name: spec.name.clone(),
                 source,
             })?;
+        Map::from_fd(spec.clone(), fd)
+    }
+
+    /// Wraps an open map descriptor described by `spec`.
+    pub(crate) fn from_fd(spec: MapSpec, fd: OwnedFd) -> Result<Map, Error> {
         let value_len = if spec.is_percpu() {
             (spec.value_size as usize).div_ceil(8) * 8 * possible_cpus()?
         } else {
             spec.value_size as usize
         };
         Ok(Map {
-            spec: spec.clone(),
+            spec,
             fd,
             value_len,
         })

@@ -20,6 +20,10 @@ pub(crate) mod cmd {
     pub const PROG_LOAD: u32 = 5;
     pub const PROG_TEST_RUN: u32 = 10;
     pub const BTF_LOAD: u32 = 18;
+    pub const OBJ_PIN: u32 = 6;
+    pub const OBJ_GET: u32 = 7;
+    pub const OBJ_GET_INFO_BY_FD: u32 = 15;
+    pub const LINK_CREATE: u32 = 28;
 }
 
 /// `BPF_OBJ_NAME_LEN`: names are cut to 15 bytes plus NUL.
@@ -122,6 +126,52 @@ pub(crate) struct BtfLoadAttr {
     pub btf_log_true_size: u32,
 }
 
+/// `attr.link_create` of `BPF_LINK_CREATE`, with the tcx arm of its union.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct LinkCreateAttr {
+    pub prog_fd: u32,
+    pub target_ifindex: u32,
+    pub attach_type: u32,
+    pub flags: u32,
+    pub relative_fd: u32,
+    pub _pad: u32,
+    pub expected_revision: u64,
+}
+
+/// `attr` of `BPF_OBJ_PIN`.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct ObjPinAttr {
+    pub pathname: u64,
+    pub bpf_fd: u32,
+    pub file_flags: u32,
+    pub path_fd: u32,
+    pub _pad: u32,
+}
+
+/// `attr.info` of `BPF_OBJ_GET_INFO_BY_FD`.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct InfoAttr {
+    pub bpf_fd: u32,
+    pub info_len: u32,
+    pub info: u64,
+}
+
+/// The head of `struct bpf_map_info`.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct MapInfo {
+    pub map_type: u32,
+    pub id: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    pub name: [u8; OBJ_NAME_LEN],
+}
+
 // The layouts above, checked against the kernel's (attr_offsets.txt).
 const _: () = {
     assert!(offset_of!(MapCreateAttr, map_name) == 28);
@@ -149,6 +199,10 @@ const _: () = {
     assert!(offset_of!(TestRunAttr, batch_size) == 72);
     assert!(offset_of!(BtfLoadAttr, btf_size) == 16);
     assert!(offset_of!(BtfLoadAttr, btf_log_level) == 24);
+    assert!(offset_of!(LinkCreateAttr, attach_type) == 8);
+    assert!(offset_of!(LinkCreateAttr, expected_revision) == 24);
+    assert!(offset_of!(ObjPinAttr, bpf_fd) == 8);
+    assert!(offset_of!(ObjPinAttr, path_fd) == 16);
 };
 
 /// Marker for the attribute structs: plain `#[repr(C)]` data of integers,
@@ -157,7 +211,7 @@ const _: () = {
 /// # Safety
 /// Implementors must be `#[repr(C)]` structs of integer fields only.
 pub(crate) unsafe trait Attr {}
-// SAFETY: all five are #[repr(C)] structs of u32/u64/[u8; N] fields only.
+// SAFETY: all eight are #[repr(C)] structs of u32/u64/[u8; N] fields only.
 unsafe impl Attr for MapCreateAttr {}
 // SAFETY: as above.
 unsafe impl Attr for MapElemAttr {}
@@ -167,6 +221,12 @@ unsafe impl Attr for ProgLoadAttr {}
 unsafe impl Attr for TestRunAttr {}
 // SAFETY: as above.
 unsafe impl Attr for BtfLoadAttr {}
+// SAFETY: as above.
+unsafe impl Attr for LinkCreateAttr {}
+// SAFETY: as above.
+unsafe impl Attr for ObjPinAttr {}
+// SAFETY: as above.
+unsafe impl Attr for InfoAttr {}
 
 /// Calls `bpf(cmd, attr, sizeof attr)`, retrying on `EINTR`.
 ///
