@@ -189,3 +189,31 @@ fn live_set_updates_change_the_running_program_as_they_change_sw() {
     sw.update_set(0, elems).expect("sw update");
     assert_eq!(verdict(&mut ebpf, &mut sw), ("Drop".into(), "Drop".into()));
 }
+
+#[test]
+fn policies_that_never_accept_or_never_drop_load_and_agree() {
+    if !privileged() {
+        return;
+    }
+    // The verifier refuses unreachable code: verdict blocks a policy never
+    // reaches must not be emitted.
+    let cases = [
+        "policy p { default accept; }",
+        "policy p { default drop; }",
+        "policy p { rule a: tcp.dport == 80 => drop; default drop; }",
+        "port a = 1; port b = 2;\npolicy p { rule f: udp => forward b; default accept; }\npipeline { a -> b via p; }",
+    ];
+    let frame = dpuc_runtime::trace::frame(0x0a00_0001, 0x0a00_0002, 1234, 80, 6);
+    for text in cases {
+        let lowered = lower_text("d.dpl", text).unwrap_or_else(|e| panic!("{e}"));
+        let program = &lowered.program;
+        let mut ebpf = Ebpf::for_program(program).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let mut sw = Software::new(program.clone()).expect("valid");
+        let port = program.ports.first().map_or(0, |p| p.number);
+        assert_eq!(
+            ebpf.send(&frame, port, 0).expect("ebpf"),
+            sw.send(&frame, port, 0).expect("sw"),
+            "{text}"
+        );
+    }
+}

@@ -22,14 +22,24 @@ struct Targets {
     drop: Label,
     forward: BTreeMap<PortId, Label>,
     exit: Label,
+    /// Whether anything jumps to `accept` / `drop`: the verifier refuses
+    /// unreachable code, so unused verdict blocks are not emitted.
+    accept_used: bool,
+    drop_used: bool,
 }
 
 impl Targets {
     fn verdict(&mut self, g: &mut Gen, t: Terminal) -> Label {
         match t {
-            Terminal::Accept => self.accept,
+            Terminal::Accept => {
+                self.accept_used = true;
+                self.accept
+            }
             // Refused before code generation; a drop is the safe reading.
-            Terminal::Drop | Terminal::Reject => self.drop,
+            Terminal::Drop | Terminal::Reject => {
+                self.drop_used = true;
+                self.drop
+            }
             Terminal::Forward(p) => *self.forward.entry(p).or_insert_with(|| g.label()),
         }
     }
@@ -43,8 +53,10 @@ pub fn emit(p: &Program, l: &Layout, g: &mut Gen, opts: &Options) {
         drop: g.label(),
         forward: BTreeMap::new(),
         exit: g.label(),
+        accept_used: false,
+        drop_used: false,
     };
-    prologue(g, opts);
+    prologue(g, p, opts);
     let parsed = g.label();
     g.parse(parsed);
     g.bind(parsed);
@@ -62,7 +74,8 @@ pub fn emit(p: &Program, l: &Layout, g: &mut Gen, opts: &Options) {
                 g.bind(next);
             }
             // A port without a pipeline line drops what arrives on it.
-            g.ja(t.drop);
+            let drop = t.verdict(g, Terminal::Drop);
+            g.ja(drop);
         }
     }
     for (id, node) in p.nodes.iter().enumerate() {
@@ -85,7 +98,7 @@ pub fn emit(p: &Program, l: &Layout, g: &mut Gen, opts: &Options) {
     exit(g, p, opts);
 }
 
-fn prologue(g: &mut Gen, opts: &Options) {
+fn prologue(g: &mut Gen, p: &Program, opts: &Options) {
     let scratch = g.label();
     g.st(Size::DW, Reg::R10, stack::CTX, Reg::R1);
     g.st(Size::W, Reg::R10, stack::TMP, 0);
@@ -145,9 +158,19 @@ fn prologue(g: &mut Gen, opts: &Options) {
         g.st(Size::DW, Reg::R6, slot::INPORT, Reg::R1);
         g.bind(none);
     } else {
+        // Only meters read the clock, and only port tests and pipeline
+        // lines the ingress port: skip the helper and the lookup otherwise.
+        if !p.meters.is_empty() {
+            g.call(helper::KTIME_GET_NS);
+            g.st(Size::DW, Reg::R6, slot::NOW, Reg::R0);
+        }
+        let reads_port = matches!(p.pipeline, Pipeline::Lines(_))
+            || g.slot(Value::Field(FieldRef::outer(Field::InPort)))
+                .is_some();
+        if !reads_port {
+            return finish_prologue(g);
+        }
         let none = g.label();
-        g.call(helper::KTIME_GET_NS);
-        g.st(Size::DW, Reg::R6, slot::NOW, Reg::R0);
         let ifindex = match g.hook {
             Hook::Xdp => 12,
             Hook::Tc => 36,
@@ -161,6 +184,11 @@ fn prologue(g: &mut Gen, opts: &Options) {
         g.st(Size::DW, Reg::R6, slot::INPORT, Reg::R1);
         g.bind(none);
     }
+    finish_prologue(g);
+}
+
+/// Port and length fields, then the packet pointers for the parser.
+fn finish_prologue(g: &mut Gen) {
     g.ld(Size::DW, Reg::R1, Reg::R6, slot::INPORT);
     g.set(FieldRef::outer(Field::InPort), Reg::R1);
     g.ld(Size::DW, Reg::R1, Reg::R6, slot::LEN);
@@ -561,22 +589,16 @@ fn meter_step(g: &mut Gen, p: &Program, m: u32) {
 }
 
 fn verdicts(g: &mut Gen, t: &mut Targets) {
-    g.bind(t.accept);
-    g.st(
-        Size::DW,
-        Reg::R6,
-        slot::VERDICT,
-        layout::verdict::ACCEPT as i32,
-    );
-    g.ja(t.exit);
-    g.bind(t.drop);
-    g.st(
-        Size::DW,
-        Reg::R6,
-        slot::VERDICT,
-        layout::verdict::DROP as i32,
-    );
-    g.ja(t.exit);
+    for (used, label, code) in [
+        (t.accept_used, t.accept, layout::verdict::ACCEPT),
+        (t.drop_used, t.drop, layout::verdict::DROP),
+    ] {
+        if used {
+            g.bind(label);
+            g.st(Size::DW, Reg::R6, slot::VERDICT, code as i32);
+            g.ja(t.exit);
+        }
+    }
     let forwards: Vec<(PortId, Label)> = t.forward.iter().map(|(p, l)| (*p, *l)).collect();
     for (port, label) in forwards {
         g.bind(label);
