@@ -62,8 +62,10 @@ pub mod stack {
     pub const TMP: i16 = -16;
     /// LPM key buffer (24 bytes).
     pub const KEY: i16 = -40;
+    /// Aggregate bits not yet visited.
+    pub const AGG: i16 = -48;
     /// First of the per-key bitmap pointers (downwards).
-    pub const KPTR: i16 = -48;
+    pub const KPTR: i16 = -56;
 }
 
 /// What a stack slot holds.

@@ -195,6 +195,20 @@ fn value_bytes(width: u32) -> u32 {
     width.div_ceil(8)
 }
 
+/// Bitmaps wider than this many words carry an aggregate in front (one
+/// bit per word, set when the word is not zero), so lookups read only the
+/// words that can hold a match.
+pub const AGG_FROM_WORDS: u32 = 8;
+
+/// Aggregate words in front of a `words`-word bitmap (0: none).
+pub fn agg_words(words: u32) -> u32 {
+    if words > AGG_FROM_WORDS {
+        words.div_ceil(64)
+    } else {
+        0
+    }
+}
+
 /// The LPM trie for values of `bytes` bytes.
 pub fn lpm_map(bytes: u32) -> String {
     format!("dpuc_lpm{bytes}")
@@ -311,9 +325,12 @@ pub fn layout(p: &Program, c: &Classes, test_clock: bool, scratch: u32) -> Layou
             name: bitmap_map(*words),
             kind: MapType::Array,
             key_size: 4,
-            value_size: words * 8,
+            value_size: (agg_words(*words) + words) * 8,
             max_entries: (*n).max(1),
-            holds: format!("entry bitmaps of rule tables with {words} words"),
+            holds: format!(
+                "entry bitmaps of rule tables with {words} words ({} aggregate words first)",
+                agg_words(*words)
+            ),
         });
     }
     maps.push(MapLayout {
@@ -461,11 +478,19 @@ pub fn table_fills(c: &Classes, l: &Layout, ti: usize) -> Vec<MapWrite> {
             }
         }
         if let Some(bm) = &tl.bitmaps {
+            let agg = agg_words(tl.words) as usize;
             for (class, words) in kc.bitmaps.iter().enumerate() {
+                let mut value = vec![0u64; agg];
+                for (i, w) in words.iter().enumerate() {
+                    if agg > 0 && *w != 0 {
+                        value[i / 64] |= 1 << (i % 64);
+                    }
+                }
+                value.extend(words);
                 out.push(MapWrite {
                     map: bm.clone(),
                     key: row(class as u32).to_le_bytes().to_vec(),
-                    value: words.iter().flat_map(|w| w.to_le_bytes()).collect(),
+                    value: value.iter().flat_map(|w| w.to_le_bytes()).collect(),
                 });
             }
         }

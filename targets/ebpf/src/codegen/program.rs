@@ -311,18 +311,15 @@ fn rule_table(
             g.jif(JmpCond::Eq, Reg::R0, 0, miss);
             g.st(Size::DW, Reg::R10, stack::KPTR - 8 * k as i16, Reg::R0);
         }
-        for w in 0..tl.words as i16 {
-            for k in 0..tl.keys.len() {
-                g.ld(Size::DW, Reg::R1, Reg::R10, stack::KPTR - 8 * k as i16);
-                if k == 0 {
-                    g.ld(Size::DW, Reg::R0, Reg::R1, w * 8);
-                } else {
-                    g.ld(Size::DW, Reg::R2, Reg::R1, w * 8);
-                    g.alu(AluOp::And, Reg::R0, Reg::R2);
-                }
+        let agg = layout::agg_words(tl.words);
+        if agg == 0 {
+            for w in 0..tl.words as i16 {
+                and_words(g, tl.keys.len(), w * 8);
+                g.mov(Reg::R9, i32::from(w) * 64);
+                g.jif(JmpCond::Ne, Reg::R0, 0, found);
             }
-            g.mov(Reg::R9, i32::from(w) * 64);
-            g.jif(JmpCond::Ne, Reg::R0, 0, found);
+        } else {
+            aggregated(g, tl.keys.len(), tl.words, agg, found);
         }
         g.ja(miss);
         g.bind(found);
@@ -362,6 +359,62 @@ fn rule_table(
                 g.ja(to);
             }
         }
+    }
+}
+
+/// `r0` = the AND of every key's bitmap word at byte offset `off`.
+fn and_words(g: &mut Gen, keys: usize, off: i16) {
+    for k in 0..keys {
+        g.ld(Size::DW, Reg::R1, Reg::R10, stack::KPTR - 8 * k as i16);
+        if k == 0 {
+            g.ld(Size::DW, Reg::R0, Reg::R1, off);
+        } else {
+            g.ld(Size::DW, Reg::R2, Reg::R1, off);
+            g.alu(AluOp::And, Reg::R0, Reg::R2);
+        }
+    }
+}
+
+/// Visits only the words whose aggregate bit is set in every key: for
+/// each aggregate word, up to 64 candidates, lowest first (lowest word =
+/// highest priority). Jumps to `found` with `r0` = the matching word and
+/// `r9` = its first entry index.
+fn aggregated(g: &mut Gen, keys: usize, words: u32, agg: u32, found: Label) {
+    for a in 0..agg {
+        let next = g.label();
+        and_words(g, keys, (a * 8) as i16);
+        g.st(Size::DW, Reg::R10, stack::AGG, Reg::R0);
+        let candidates = (words - a * 64).min(64);
+        for _ in 0..candidates {
+            g.ld(Size::DW, Reg::R0, Reg::R10, stack::AGG);
+            g.jif(JmpCond::Eq, Reg::R0, 0, next);
+            g.mov(Reg::R1, Reg::R0);
+            g.alu(AluOp::Sub, Reg::R1, 1);
+            g.alu(AluOp::And, Reg::R1, Reg::R0);
+            g.st(Size::DW, Reg::R10, stack::AGG, Reg::R1);
+            g.mov(Reg::R9, (a * 64) as i32);
+            ctz(g);
+            // Through memory, so the verifier keeps one bounded index
+            // rather than one state per bit position.
+            g.st(Size::DW, Reg::R6, slot::POS, Reg::R9);
+            g.ld(Size::DW, Reg::R9, Reg::R6, slot::POS);
+            g.jif(JmpCond::Ge, Reg::R9, words as i32, next);
+            g.mov(Reg::R3, Reg::R9);
+            g.alu(AluOp::Lsh, Reg::R3, 3);
+            for k in 0..keys {
+                g.ld(Size::DW, Reg::R1, Reg::R10, stack::KPTR - 8 * k as i16);
+                g.alu(AluOp::Add, Reg::R1, Reg::R3);
+                if k == 0 {
+                    g.ld(Size::DW, Reg::R0, Reg::R1, (agg * 8) as i16);
+                } else {
+                    g.ld(Size::DW, Reg::R2, Reg::R1, (agg * 8) as i16);
+                    g.alu(AluOp::And, Reg::R0, Reg::R2);
+                }
+            }
+            g.alu(AluOp::Lsh, Reg::R9, 6);
+            g.jif(JmpCond::Ne, Reg::R0, 0, found);
+        }
+        g.bind(next);
     }
 }
 
