@@ -168,6 +168,8 @@ pub enum Target {
     Pensando,
     /// eBPF for XDP and TC: `NAME.bpf.o`, `NAME.ebpf.json`, `NAME.ir.json`.
     Ebpf,
+    /// NVIDIA DOCA Flow: `NAME_doca.c` (DOCA 3.3 API) and `NAME.doca.json`.
+    Doca,
 }
 
 /// eBPF hooks to build for.
@@ -189,6 +191,7 @@ impl Target {
             Target::P4Pna => "p4-pna",
             Target::Pensando => "pensando",
             Target::Ebpf => "ebpf",
+            Target::Doca => "doca",
         }
     }
 }

@@ -78,6 +78,25 @@ pub fn run(file: &Path, target: Target, out: &Path, flags: &BuildFlags) -> u8 {
                 }
             }
         }
+        Target::Doca => {
+            let emitted = dpuc_ir::validate(program)
+                .map_err(|e| e.to_string())
+                .and_then(|valid| {
+                    dpuc_doca::emit(&valid, &dpuc_doca::Options::default())
+                        .map_err(|e| e.to_string())
+                });
+            match emitted {
+                Ok(a) => {
+                    files.push((format!("{}_doca.c", program.name), a.c.into_bytes()));
+                    files.push((format!("{}.doca.json", program.name), a.json.into_bytes()));
+                    a.report
+                }
+                Err(e) => {
+                    eprintln!("error[{}]: {}: {e}", target.name(), file.display());
+                    return 1;
+                }
+            }
+        }
         Target::P4Pna | Target::Pensando => {
             let profile = if matches!(target, Target::Pensando) {
                 "pensando-elba"

@@ -57,8 +57,8 @@ pub fn run(files: &[PathBuf], targets: &[Target]) -> u8 {
                         continue;
                     }
                 },
-                // P4 targets compile but do not execute on this machine.
-                Target::P4Pna | Target::Pensando => {
+                // P4 and DOCA targets compile but do not execute here yet.
+                Target::P4Pna | Target::Pensando | Target::Doca => {
                     println!(
                         "skipped {} [{}]: no executor for this target here",
                         file.display(),
