@@ -86,8 +86,8 @@ fn refusals_name_the_target_the_rule_and_the_hook() {
             "target ebpf (hook xdp): p.tap: `mirror`",
         ),
         (
-            "policy p { rule l: tcp.dport == 22 => log, accept; default accept; }",
-            "target ebpf: p.l: `log`",
+            "meter m: rate 10 pps burst 5 packets per ip.src max 100;\npolicy p { rule l: tcp.dport == 22 => meter m, accept; default accept; }",
+            "target ebpf: p.l: per-key meter `m`",
         ),
     ];
     for (text, want) in cases {
@@ -215,5 +215,39 @@ fn policies_that_never_accept_or_never_drop_load_and_agree() {
             sw.send(&frame, port, 0).expect("sw"),
             "{text}"
         );
+    }
+}
+
+#[test]
+fn log_records_reach_user_space_as_the_interpreter_emits_them() {
+    if !privileged() {
+        return;
+    }
+    let text = "policy p {\n    rule ssh: tcp.dport == 22 => log \"ssh\", accept;\n    rule dns: udp.dport == 53 => log, drop;\n    default accept;\n}\n";
+    let lowered = lower_text("log.dpl", text).unwrap_or_else(|e| panic!("{e}"));
+    let program = &lowered.program;
+    let mut ebpf = Ebpf::for_program(program).unwrap_or_else(|e| panic!("{e}"));
+    let mut sw = dpuc_runtime::exec::Machine::new(program.clone()).expect("valid");
+    for (dport, proto) in [(22, 6), (80, 6), (53, 17), (22, 6)] {
+        let frame = dpuc_runtime::trace::frame(0x0a00_0001, 0x0a00_0002, 1000, dport, proto);
+        ebpf.send(&frame, 0, 0).expect("ebpf");
+        let want: Vec<(u32, Option<String>)> = sw
+            .process(&frame, 0, 0)
+            .events
+            .into_iter()
+            .filter_map(|e| match e {
+                dpuc_runtime::exec::Event::Log { rule, prefix } => Some((rule, prefix)),
+                dpuc_runtime::exec::Event::CtFull => None,
+            })
+            .collect();
+        let got: Vec<(u32, Option<String>)> = ebpf
+            .take_events()
+            .into_iter()
+            .map(|r| {
+                assert_eq!(r.len as usize, frame.len());
+                (r.rule, r.prefix)
+            })
+            .collect();
+        assert_eq!(got, want, "dport {dport}");
     }
 }

@@ -32,12 +32,14 @@
 
 mod attach;
 mod object;
+mod ring;
 mod sys;
 mod target;
 
 pub use attach::{ifindex, AttachPoint, Link};
 pub use object::{parse as parse_object, MapSpec, ObjectSpec, ProgramSpec};
-pub use target::{load_filled, Ebpf, TestBuildError};
+pub use ring::RingReader;
+pub use target::{load_filled, Ebpf, LogRecord, TestBuildError};
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

@@ -3,7 +3,7 @@
 //! The object must be a test build (`dpuc_cfg` supplies the clock and the
 //! ingress port, `dpuc_trace` reports each verdict).
 
-use super::{Error, Map, Object};
+use super::{Error, Map, Object, RingReader};
 use crate::testing::{Observation, Target};
 use dpuc_ebpf::codegen::layout::{self, verdict, Layout, MapType};
 use dpuc_ir::test::{Color, ExpectVerdict};
@@ -17,6 +17,21 @@ pub struct Ebpf {
     program: Program,
     /// The program run for each packet.
     entry: String,
+    /// The `log` event ring, when the policy logs.
+    events: Option<RingReader>,
+}
+
+/// One `log` record from the program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogRecord {
+    /// The rule that logged.
+    pub rule: RuleId,
+    /// Its prefix.
+    pub prefix: Option<String>,
+    /// The frame's length.
+    pub len: u32,
+    /// The ingress port number.
+    pub port: u32,
 }
 
 impl Ebpf {
@@ -34,12 +49,39 @@ impl Ebpf {
             .find(|n| object.program(n).is_some())
             .ok_or_else(|| Error::Object("no dpuc_xdp or dpuc_tc program".into()))?
             .to_string();
+        let events = match object.map(layout::EVENTS_MAP) {
+            Some(m) => Some(RingReader::new(m)?),
+            None => None,
+        };
         Ok(Ebpf {
             object,
             layout,
             program,
             entry,
+            events,
         })
+    }
+
+    /// The `log` records written since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<LogRecord> {
+        let Some(ring) = &mut self.events else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        while let Some(r) = ring.next_record() {
+            let prefix = self
+                .layout
+                .log_prefixes
+                .get(u32_at(&r, 4) as usize)
+                .cloned();
+            out.push(LogRecord {
+                rule: u32_at(&r, 0),
+                prefix,
+                len: u32_at(&r, 8),
+                port: u32_at(&r, 12),
+            });
+        }
+        out
     }
 
     /// The loaded object.
@@ -108,6 +150,8 @@ impl Ebpf {
                     map.update(&i.to_le_bytes(), &zero, 0)?;
                 }
             }
+            // Events are consumed, not reset.
+            MapType::RingBuf => {}
             MapType::Hash | MapType::LpmTrie => {
                 for k in map.keys()? {
                     map.delete(&k)?;

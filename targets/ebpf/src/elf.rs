@@ -72,6 +72,8 @@ pub enum MapKind {
     LruPercpuHash,
     /// `BPF_MAP_TYPE_LPM_TRIE`
     LpmTrie,
+    /// `BPF_MAP_TYPE_RINGBUF`: no key or value; `max_entries` is the byte size.
+    RingBuf,
 }
 
 impl MapKind {
@@ -85,6 +87,7 @@ impl MapKind {
             MapKind::LruHash => 9,
             MapKind::LruPercpuHash => 10,
             MapKind::LpmTrie => 11,
+            MapKind::RingBuf => 27,
         }
     }
 
@@ -98,6 +101,7 @@ impl MapKind {
             MapKind::LruHash,
             MapKind::LruPercpuHash,
             MapKind::LpmTrie,
+            MapKind::RingBuf,
         ]
         .into_iter()
         .find(|k| k.type_id() == id)
@@ -437,6 +441,22 @@ impl MapDef {
         }
         if self.max_entries == 0 {
             return Err(bad("max_entries is 0".into()));
+        }
+        if self.kind == MapKind::RingBuf {
+            if self.key_size != 0
+                || self.value_size != 0
+                || self.key.is_some()
+                || self.value.is_some()
+            {
+                return Err(bad("a ring buffer has no key or value".into()));
+            }
+            if !self.max_entries.is_power_of_two() || self.max_entries % 4096 != 0 {
+                return Err(bad(format!(
+                    "a ring buffer's size is a power of two and a multiple of the page size, not {}",
+                    self.max_entries
+                )));
+            }
+            return Ok(());
         }
         if self.key_size == 0 || self.value_size == 0 {
             return Err(bad("key and value sizes must be at least 1".into()));
@@ -905,6 +925,8 @@ impl ObjectBuilder {
                     let t = enc.shape(k);
                     members.push(("key", enc.ptr(t)));
                 }
+                // Ring buffers have neither key nor value.
+                None if m.kind == MapKind::RingBuf => {}
                 None => members.push(("key_size", enc.number(m.key_size))),
             }
             match &m.value {
@@ -912,6 +934,7 @@ impl ObjectBuilder {
                     let t = enc.shape(v);
                     members.push(("value", enc.ptr(t)));
                 }
+                None if m.kind == MapKind::RingBuf => {}
                 None => members.push(("value_size", enc.number(m.value_size))),
             }
             // Every member is a pointer: 8 bytes, at bit offsets 0, 64, …

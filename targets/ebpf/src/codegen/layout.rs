@@ -28,6 +28,10 @@ pub const METERS_MAP: &str = "dpuc_meters";
 pub const PORTS_MAP: &str = "dpuc_ports";
 /// Ifindex → port number.
 pub const IFPORTS_MAP: &str = "dpuc_ifports";
+/// `log` records: `{rule id, prefix index, frame length, ingress port}`.
+pub const EVENTS_MAP: &str = "dpuc_events";
+/// Bytes of the event ring buffer.
+pub const EVENTS_BYTES: u32 = 256 * 1024;
 /// Per-packet scratch: parsed fields and evaluation state.
 pub const SCRATCH_MAP: &str = "dpuc_scratch";
 /// Test builds: the clock and the ingress port, set by the runner.
@@ -62,6 +66,8 @@ pub enum MapType {
     Hash,
     /// `BPF_MAP_TYPE_LPM_TRIE`.
     LpmTrie,
+    /// `BPF_MAP_TYPE_RINGBUF`.
+    RingBuf,
 }
 
 /// One map of the object.
@@ -144,6 +150,9 @@ pub struct Layout {
     pub tables: Vec<TableLayout>,
     /// Whether the program reads its clock and ingress port from `dpuc_cfg`.
     pub test_clock: bool,
+    /// The prefixes of `log` actions, by the index in their event records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_prefixes: Vec<String>,
 }
 
 /// A write into a map.
@@ -406,12 +415,60 @@ pub fn layout(p: &Program, c: &Classes, test_clock: bool, scratch: u32) -> Layou
                     .into(),
         });
     }
+    let log_prefixes = log_prefixes(p);
+    if logs(p) {
+        maps.push(MapLayout {
+            name: EVENTS_MAP.into(),
+            kind: MapType::RingBuf,
+            key_size: 0,
+            value_size: 0,
+            max_entries: EVENTS_BYTES,
+            holds:
+                "log events: {rule id, prefix index (u32::MAX: none), frame length, ingress port}"
+                    .into(),
+        });
+    }
     Layout {
         policy: p.name.clone(),
         maps,
         tables,
         test_clock,
+        log_prefixes,
     }
+}
+
+/// Every `log` step of `p`, arms included, in rule order.
+fn log_steps(p: &Program) -> Vec<Option<String>> {
+    fn walk(steps: &[dpuc_ir::Step], out: &mut Vec<Option<String>>) {
+        for s in steps {
+            match s {
+                dpuc_ir::Step::Log { prefix, .. } => out.push(prefix.clone()),
+                dpuc_ir::Step::Meter { arms, .. } => arms.iter().for_each(|a| walk(&a.steps, out)),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for r in &p.rules {
+        walk(&r.actions.steps, &mut out);
+    }
+    out
+}
+
+/// Whether any rule logs.
+pub fn logs(p: &Program) -> bool {
+    !log_steps(p).is_empty()
+}
+
+/// The distinct `log` prefixes, in first-use order.
+pub fn log_prefixes(p: &Program) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for prefix in log_steps(p).into_iter().flatten() {
+        if !out.contains(&prefix) {
+            out.push(prefix);
+        }
+    }
+    out
 }
 
 /// The contents of every map that the program reads as configuration:

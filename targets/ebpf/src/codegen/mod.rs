@@ -10,7 +10,8 @@
 //!   under a `bpf_spin_lock`, in the software meters' exact integer
 //!   arithmetic.
 //! - What the target cannot do is refused here, naming the rule: connection
-//!   tracking, `reject`, `log`, per-key meters, and `mirror` on the XDP hook.
+//!   tracking, `reject`, per-key meters, and `mirror` on the XDP hook.
+//! - `log` writes an event record to a ring buffer.
 
 mod actions;
 pub mod classify;
@@ -165,6 +166,7 @@ fn map_def(m: &MapLayout) -> MapDef {
         MapType::PercpuArray => MapKind::PercpuArray,
         MapType::Hash => MapKind::Hash,
         MapType::LpmTrie => MapKind::LpmTrie,
+        MapType::RingBuf => MapKind::RingBuf,
     };
     if m.name == layout::METERS_MAP {
         let value = Shape::structure(
@@ -300,9 +302,6 @@ fn refusals(p: &Program, o: &Options) -> Result<(), Error> {
         }
         for s in &all_steps {
             match s {
-                Step::Log { .. } => {
-                    return refuse(rule_name(p, i), "`log`", None, None);
-                }
                 Step::Mirror(_) if o.hooks.contains(&Hook::Xdp) => {
                     return refuse(
                         rule_name(p, i),

@@ -555,3 +555,21 @@ fn map_kinds_round_trip() {
     assert!(MapKind::PercpuArray.is_percpu());
     assert!(!MapKind::Hash.is_percpu());
 }
+
+#[test]
+fn ring_buffers_have_no_key_or_value_and_a_page_multiple_size() {
+    let ok = MapDef::new("events", MapKind::RingBuf, 0, 0, 1 << 16);
+    assert_eq!(ok.validate(), Ok(()));
+    for bad in [
+        MapDef::new("events", MapKind::RingBuf, 4, 0, 1 << 16),
+        MapDef::new("events", MapKind::RingBuf, 0, 0, 3 * 4096),
+        MapDef::new("events", MapKind::RingBuf, 0, 0, 1024),
+    ] {
+        assert!(bad.validate().is_err(), "{bad:?}");
+    }
+    let obj = ObjectBuilder::new()
+        .map(ok)
+        .program("p", Section::Xdp, lookup_program("events"))
+        .build();
+    assert!(obj.is_ok(), "{obj:?}");
+}

@@ -37,6 +37,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         helper::KTIME_GET_BOOT_NS => "bpf_ktime_get_boot_ns",
         helper::LOOP => "bpf_loop",
         helper::XDP_GET_BUFF_LEN => "bpf_xdp_get_buff_len",
+        helper::RINGBUF_OUTPUT => "bpf_ringbuf_output",
         _ => return None,
     })
 }

@@ -104,6 +104,8 @@ pub mod helper {
     pub const KTIME_GET_BOOT_NS: i32 = 125;
     /// `long bpf_loop(nr_loops, callback_fn, callback_ctx, flags)`
     pub const LOOP: i32 = 181;
+    /// `long bpf_ringbuf_output(ringbuf, data, size, flags)`
+    pub const RINGBUF_OUTPUT: i32 = 130;
     /// `u64 bpf_xdp_get_buff_len(xdp_md)`
     pub const XDP_GET_BUFF_LEN: i32 = 188;
 }
