@@ -71,6 +71,9 @@ pub fn supported(f: FieldRef) -> Result<(), &'static str> {
     }
     match f.field {
         Field::Valid(Header::Sctp) => Err("DOCA Flow's parser does not classify SCTP"),
+        Field::Valid(Header::L4) | Field::L4Sport | Field::L4Dport => Err(
+            "`l4` includes SCTP, which DOCA Flow's parser does not classify; match `tcp` and `udp` instead",
+        ),
         Field::Valid(Header::Vxlan | Header::Geneve) | Field::VxlanVni | Field::GeneveVni => {
             Err("tunnel matching is not lowered by this backend")
         }
@@ -137,6 +140,7 @@ pub fn source(f: Field, v: Variant) -> Source {
             Header::Ipv6 => bit(ip6),
             Header::Tcp => bit(tcp),
             Header::Udp => bit(udp),
+            // Refused by `supported` (SCTP); kept total.
             Header::L4 => bit(tcp || udp),
             Header::Icmp => bit(icmp),
             Header::Icmpv4 => bit(icmp && ip4),

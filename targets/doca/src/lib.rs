@@ -50,8 +50,10 @@ pub struct Artifact {
     pub c: String,
     /// `NAME.doca.json`: the pipe model.
     pub json: String,
-    /// Human-readable report: pipes, mappings, approximations.
+    /// Human-readable report: pipes, mappings, notes.
     pub report: String,
+    /// The pipe model that `json` serializes (what the simulator runs).
+    pub pipes: Pipes,
 }
 
 /// Lowers a validated program to DOCA Flow.
@@ -71,7 +73,12 @@ pub fn emit(program: &dpuc_ir::Valid, options: &Options) -> Result<Artifact, Err
         + "\n";
     let c = c::print(&lowered.pipes, p.rules.len() as u32);
     let report = report(&lowered.pipes, &lowered.notes);
-    Ok(Artifact { c, json, report })
+    Ok(Artifact {
+        c,
+        json,
+        report,
+        pipes: lowered.pipes,
+    })
 }
 
 fn report(pipes: &Pipes, notes: &[String]) -> String {

@@ -20,6 +20,29 @@ const MAX_EXPANSION: usize = 1 << 16;
 /// One alternative of an entry: value/mask per member.
 type Alt = BTreeMap<DocaField, (u128, u128)>;
 
+/// A continuation: where the packet goes next and, when that ends its
+/// walk (drop, port, kernel), the rule that decided it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cont {
+    fwd: Fwd,
+    by: Option<RuleId>,
+}
+
+impl Cont {
+    /// A continuation that no rule decides (a node's).
+    fn plain(fwd: Fwd) -> Self {
+        Cont { fwd, by: None }
+    }
+
+    /// The entry's `verdict_rule`: only for a fwd that ends the walk.
+    fn verdict_rule(self) -> Option<RuleId> {
+        match self.fwd {
+            Fwd::Pipe(_) => None,
+            _ => self.by,
+        }
+    }
+}
+
 /// What lowering produced.
 pub struct Lowered {
     /// The pipes.
@@ -111,6 +134,7 @@ pub fn lower(p: &Program, o: &Options) -> Result<Lowered, Error> {
                 counter: None,
                 meter: None,
                 rule: None,
+                verdict_rule: None,
             });
         }
     }
@@ -123,6 +147,7 @@ pub fn lower(p: &Program, o: &Options) -> Result<Lowered, Error> {
             counter: None,
             meter: None,
             rule: None,
+            verdict_rule: None,
         });
     }
     let mut match_fields = BTreeSet::new();
@@ -165,21 +190,15 @@ pub fn lower(p: &Program, o: &Options) -> Result<Lowered, Error> {
         .iter()
         .map(|m| shared_meter(m, &mut l.notes))
         .collect();
-    if split_l4 {
-        l.notes.push(
-            "l4.* and l4 presence cover TCP and UDP only: DOCA Flow's parser does not classify SCTP"
-                .into(),
-        );
-    }
     Ok(Lowered {
         pipes: Pipes {
             program: p.name.clone(),
-            api: "DOCA 3.3 (DOCA_ALLOW_EXPERIMENTAL_API)",
-            ports: "switch model: all pipes on ports[0]; ingress steered by parser_meta.port_id = IR port number; FWD_PORT port_id = IR port number",
+            api: "DOCA 3.3 (DOCA_ALLOW_EXPERIMENTAL_API)".into(),
+            ports: "switch model: all pipes on ports[0]; ingress steered by parser_meta.port_id = IR port number; FWD_PORT port_id = IR port number".into(),
             metadata: Metadata {
-                hit_bits: "meta.u32[h / 32] bit h % 32",
+                hit_bits: "meta.u32[h / 32] bit h % 32".into(),
                 hit_words,
-                mark: "meta.pkt_meta",
+                mark: "meta.pkt_meta".into(),
             },
             shared_counters: p.counters.clone(),
             shared_meters,
@@ -218,20 +237,21 @@ fn port_number(p: &Program, port: u32) -> Result<u32, Error> {
 
 fn shared_meter(m: &dpuc_ir::Meter, notes: &mut Vec<String>) -> SharedMeter {
     // DOCA rates are bytes/s; the IR's byte meters are bits/s.
+    // `check` refuses byte rates that are not whole bytes per second.
     let (limit_type, rate) = match m.unit {
-        MeterUnit::Bytes => ("DOCA_FLOW_METER_LIMIT_TYPE_BYTES", 8u64),
-        MeterUnit::Packets => ("DOCA_FLOW_METER_LIMIT_TYPE_PACKETS", 1u64),
+        MeterUnit::Bytes => ("DOCA_FLOW_METER_LIMIT_TYPE_BYTES".to_string(), 8u64),
+        MeterUnit::Packets => ("DOCA_FLOW_METER_LIMIT_TYPE_PACKETS".to_string(), 1u64),
     };
     let r = |x: u64| x / rate;
     match m.kind {
         MeterKind::TokenBucket { rate: cir, burst } => {
             notes.push(format!(
-                "meter `{}`: token bucket mapped to RFC 2697 with EBS 0 (green or red, never yellow)",
+                "meter `{}`: token bucket as RFC 2697 with EBS 0 (same colours: green or red, never yellow)",
                 m.name
             ));
             SharedMeter {
                 name: m.name.clone(),
-                alg: "DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2697",
+                alg: "DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2697".into(),
                 limit_type,
                 cir: r(cir),
                 cbs: burst,
@@ -242,7 +262,7 @@ fn shared_meter(m: &dpuc_ir::Meter, notes: &mut Vec<String>) -> SharedMeter {
         }
         MeterKind::SrTcm { cir, cbs, ebs } => SharedMeter {
             name: m.name.clone(),
-            alg: "DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2697",
+            alg: "DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2697".into(),
             limit_type,
             cir: r(cir),
             cbs,
@@ -252,7 +272,7 @@ fn shared_meter(m: &dpuc_ir::Meter, notes: &mut Vec<String>) -> SharedMeter {
         },
         MeterKind::TrTcm { cir, cbs, pir, pbs } => SharedMeter {
             name: m.name.clone(),
-            alg: "DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2698",
+            alg: "DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2698".into(),
             limit_type,
             cir: r(cir),
             cbs,
@@ -441,6 +461,13 @@ pub fn check(p: &Program) -> Result<(), Error> {
                 }
                 Step::Meter { meter, .. } => {
                     let m = &p.meters[*meter as usize];
+                    if let Err(reason) = meter_rates(m) {
+                        return Err(Error::Meter {
+                            meter: m.name.clone(),
+                            rule: name,
+                            reason,
+                        });
+                    }
                     if !m.per.is_empty() {
                         return Err(Error::Meter {
                             meter: m.name.clone(),
@@ -469,6 +496,12 @@ pub fn check(p: &Program) -> Result<(), Error> {
             "DOCA Flow cannot synthesize a TCP RST or ICMP error",
         ));
     }
+    for m in &p.meters {
+        meter_rates(m).map_err(|reason| Error::Unsupported {
+            what: format!("meter `{}`", m.name),
+            reason,
+        })?;
+    }
     if p.conntrack.is_some() {
         return Err(Error::Unsupported {
             what: "conntrack".into(),
@@ -490,6 +523,26 @@ pub fn check(p: &Program) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// DOCA byte meters count bytes per second; the IR's rates are bits per
+/// second. A rate that is not a whole number of bytes would be rounded,
+/// and rounding changes colours, so it is refused.
+fn meter_rates(m: &dpuc_ir::Meter) -> Result<(), String> {
+    if m.unit != MeterUnit::Bytes {
+        return Ok(());
+    }
+    let rates = match m.kind {
+        MeterKind::TokenBucket { rate, .. } => vec![rate],
+        MeterKind::SrTcm { cir, .. } => vec![cir],
+        MeterKind::TrTcm { cir, pir, .. } => vec![cir, pir],
+    };
+    match rates.into_iter().find(|r| r % 8 != 0) {
+        Some(r) => Err(format!(
+            "rate {r} bit/s is not a whole number of bytes per second (DOCA meters count bytes/s; rounding would change colours)"
+        )),
+        None => Ok(()),
+    }
 }
 
 struct Lower<'a> {
@@ -720,6 +773,7 @@ impl Lower<'_> {
             counter: None,
             meter: None,
             rule: None,
+            verdict_rule: None,
         };
         if unconditional {
             pipe.fwd_miss = None;
@@ -746,8 +800,8 @@ impl Lower<'_> {
         let t = &self.p.tables[ti as usize];
         let mut order: Vec<&dpuc_ir::Entry> = t.entries.iter().collect();
         order.sort_by_key(|e| std::cmp::Reverse(e.priority));
-        // (rank, alternative, rule, fwd)
-        let mut rows: Vec<(u32, Alt, RuleId, Fwd)> = Vec::new();
+        // (rank, alternative, rule, continuation)
+        let mut rows: Vec<(u32, Alt, RuleId, Cont)> = Vec::new();
         for (rank, e) in order.into_iter().enumerate() {
             let Some(rule) = e.rule else { continue };
             let alts = self.expand(t, e, v)?;
@@ -775,7 +829,7 @@ impl Lower<'_> {
         };
         // A lone match-all row: a one-entry BASIC pipe that counts the rule.
         if rows.len() == 1 && rows[0].1.is_empty() {
-            let (_, _, rule, fwd) = rows[0];
+            let (_, _, rule, cont) = rows[0];
             let mut pipe = self.base_pipe(
                 base,
                 format!("rule table `{}` (match-all)", t.name),
@@ -787,15 +841,16 @@ impl Lower<'_> {
                 priority: 0,
                 matches: vec![],
                 writes: vec![],
-                fwd,
+                fwd: cont.fwd,
                 counter: None,
                 meter: None,
                 rule: Some(rule),
+                verdict_rule: cont.verdict_rule(),
             });
             return Ok(Fwd::Pipe(self.push(pipe)?));
         }
         let max = self.o.acl_max_entries.max(1) as usize;
-        let chunks: Vec<&[(u32, Alt, RuleId, Fwd)]> = rows.chunks(max).collect();
+        let chunks: Vec<&[(u32, Alt, RuleId, Cont)]> = rows.chunks(max).collect();
         let n = chunks.len();
         if n > 1 {
             self.notes.push(format!(
@@ -825,16 +880,17 @@ impl Lower<'_> {
             pipe.monitor.per_entry_counter = true;
             pipe.fwd_miss = Some(miss);
             let mut fields = BTreeSet::new();
-            for (rank, a, rule, fwd) in chunk {
+            for (rank, a, rule, cont) in chunk {
                 fields.extend(a.keys().copied());
                 pipe.entries.push(PipeEntry {
                     priority: *rank,
                     matches: a.iter().map(|(f, (x, m))| fm(*f, *x, *m)).collect(),
                     writes: vec![],
-                    fwd: *fwd,
+                    fwd: cont.fwd,
                     counter: None,
                     meter: None,
                     rule: Some(*rule),
+                    verdict_rule: cont.verdict_rule(),
                 });
             }
             pipe.match_fields = fields.into_iter().collect();
@@ -850,12 +906,15 @@ impl Lower<'_> {
         r: RuleId,
         next: Fwd,
         jumps: &BTreeMap<RuleId, Fwd>,
-    ) -> Result<Fwd, Error> {
+    ) -> Result<Cont, Error> {
         let rule = &self.p.rules[r as usize];
         let end = match rule.actions.end {
-            End::Continue => next,
-            End::Terminal(t) => self.terminal(t, accept),
-            End::Jump(_) => jumps.get(&r).copied().unwrap_or(next),
+            End::Continue => Cont::plain(next),
+            End::Terminal(t) => Cont {
+                fwd: self.terminal(t, accept),
+                by: Some(r),
+            },
+            End::Jump(_) => Cont::plain(jumps.get(&r).copied().unwrap_or(next)),
         };
         self.steps(v, accept, r, &rule.actions.steps, end)
     }
@@ -867,8 +926,8 @@ impl Lower<'_> {
         accept: Fwd,
         r: RuleId,
         steps: &[Step],
-        cont: Fwd,
-    ) -> Result<Fwd, Error> {
+        cont: Cont,
+    ) -> Result<Cont, Error> {
         let Some(i) = steps.iter().position(|s| matches!(s, Step::Meter { .. })) else {
             return self.plain_steps(v, r, steps, cont);
         };
@@ -880,7 +939,10 @@ impl Lower<'_> {
         for a in arms.iter() {
             let a: &Arm = a;
             let after = match a.terminal {
-                Some(t) => self.terminal(t, accept),
+                Some(t) => Cont {
+                    fwd: self.terminal(t, accept),
+                    by: Some(r),
+                },
                 None => rest,
             };
             arm_f.push(self.plain_steps(v, r, &a.steps, after)?);
@@ -906,13 +968,14 @@ impl Lower<'_> {
                     priority: 0,
                     matches: vec![fm(DocaField::MeterColor, color, 3)],
                     writes: vec![],
-                    fwd: *f,
+                    fwd: f.fwd,
                     counter: None,
                     meter: None,
                     rule: None,
+                    verdict_rule: f.verdict_rule(),
                 });
             }
-            Fwd::Pipe(self.push(pipe)?)
+            Cont::plain(Fwd::Pipe(self.push(pipe)?))
         };
         let mut pipe = self.base_pipe(
             format!("meter_{mname}"),
@@ -928,12 +991,13 @@ impl Lower<'_> {
             priority: 0,
             matches: vec![],
             writes: vec![],
-            fwd: colors,
+            fwd: colors.fwd,
             counter: None,
             meter: Some(*meter),
             rule: None,
+            verdict_rule: colors.verdict_rule(),
         });
-        let metered = Fwd::Pipe(self.push(pipe)?);
+        let metered = Cont::plain(Fwd::Pipe(self.push(pipe)?));
         self.plain_steps(v, r, &steps[..i], metered)
     }
 
@@ -943,8 +1007,8 @@ impl Lower<'_> {
         v: Variant,
         r: RuleId,
         steps: &[Step],
-        cont: Fwd,
-    ) -> Result<Fwd, Error> {
+        cont: Cont,
+    ) -> Result<Cont, Error> {
         // Segments, each with at most one counter.
         let mut segs: Vec<(Vec<Write>, Option<u32>)> = vec![(vec![], None)];
         for s in steps {
@@ -1010,12 +1074,13 @@ impl Lower<'_> {
                 priority: 0,
                 matches: vec![],
                 writes,
-                fwd: f,
+                fwd: f.fwd,
                 counter,
                 meter: None,
                 rule: None,
+                verdict_rule: f.verdict_rule(),
             });
-            f = Fwd::Pipe(self.push(pipe)?);
+            f = Cont::plain(Fwd::Pipe(self.push(pipe)?));
         }
         Ok(f)
     }

@@ -2,20 +2,20 @@
 //! order. It is serialized as `NAME.doca.json` and the C is printed from it,
 //! so the two always agree.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Index of a pipe in [`Pipes::pipes`].
 pub type PipeId = u32;
 
 /// Every pipe of a program and the resources they use.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pipes {
     /// The program's name.
     pub program: String,
     /// The API level the C is written for.
-    pub api: &'static str,
+    pub api: String,
     /// How ports are modelled.
-    pub ports: &'static str,
+    pub ports: String,
     /// Where packet metadata lives.
     pub metadata: Metadata,
     /// Shared counters (named counters), in IR counter order.
@@ -29,18 +29,18 @@ pub struct Pipes {
 }
 
 /// The metadata layout.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
     /// Set-membership bits: bit `h % 32` of `meta.u32[h / 32]`.
-    pub hit_bits: &'static str,
+    pub hit_bits: String,
     /// How many `meta.u32` words hold hit bits (cleared by the root pipe).
     pub hit_words: u32,
     /// Where `meta.mark` lives.
-    pub mark: &'static str,
+    pub mark: String,
 }
 
 /// What one counter id of `dpuc_query_counter` reads.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CounterId {
     /// A named counter: shared counter `index`.
@@ -58,31 +58,31 @@ pub enum CounterId {
 }
 
 /// A shared meter's configuration (`struct doca_flow_resource_meter_cfg`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedMeter {
     /// The IR meter's name.
     pub name: String,
     /// `DOCA_FLOW_METER_ALGORITHM_TYPE_RFC2697` or `..._RFC2698`.
-    pub alg: &'static str,
+    pub alg: String,
     /// `DOCA_FLOW_METER_LIMIT_TYPE_BYTES` or `..._PACKETS`.
-    pub limit_type: &'static str,
+    pub limit_type: String,
     /// Committed rate (bytes or packets per second).
     pub cir: u64,
     /// Committed burst.
     pub cbs: u64,
     /// RFC 2697 excess burst (0 for a token bucket).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ebs: Option<u64>,
     /// RFC 2698 peak rate.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pir: Option<u64>,
     /// RFC 2698 peak burst.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pbs: Option<u64>,
 }
 
 /// `enum doca_flow_pipe_type`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PipeType {
     /// Exact match (or match-all).
@@ -108,7 +108,7 @@ impl PipeType {
 }
 
 /// The outer L3 type a pipe's packets have (`outer.l3_type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum L3 {
     /// Not split by family.
@@ -122,7 +122,7 @@ pub enum L3 {
 }
 
 /// The outer L4 type a pipe's packets have (`outer.l4_type_ext`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum L4 {
     /// Not split by L4 type.
@@ -139,7 +139,7 @@ pub enum L4 {
 
 /// A matchable or writable member of `struct doca_flow_match` /
 /// `struct doca_flow_actions`; values are big-endian bytes of the member.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DocaField {
     /// `parser_meta.port_id` (host order).
@@ -268,38 +268,38 @@ impl DocaField {
 }
 
 /// `value & mask` on one field, as hex of the member's big-endian bytes.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FieldMatch {
     /// The member.
     pub field: DocaField,
     /// The value, `0x`-prefixed hex.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex", deserialize_with = "unhex")]
     pub value: u128,
     /// The mask, `0x`-prefixed hex.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex", deserialize_with = "unhex")]
     pub mask: u128,
 }
 
 /// A write of `value` to the `mask` bits of a field.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Write {
     /// The member.
     pub field: DocaField,
     /// The value.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex", deserialize_with = "unhex")]
     pub value: u128,
     /// The bits written.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex", deserialize_with = "unhex")]
     pub mask: u128,
 }
 
 /// A field a pipe's entries write, and which bits (`actions_masks`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct WriteMask {
     /// The member.
     pub field: DocaField,
     /// The bits written.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex", deserialize_with = "unhex")]
     pub mask: u128,
 }
 
@@ -307,8 +307,16 @@ fn hex<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{v:#x}"))
 }
 
+fn unhex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+    let s = String::deserialize(d)?;
+    let digits = s
+        .strip_prefix("0x")
+        .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not 0x-prefixed hex")))?;
+    u128::from_str_radix(digits, 16).map_err(serde::de::Error::custom)
+}
+
 /// `struct doca_flow_fwd`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fwd {
     /// `DOCA_FLOW_FWD_DROP`.
@@ -322,7 +330,7 @@ pub enum Fwd {
 }
 
 /// A pipe's monitor (`struct doca_flow_monitor`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Monitor {
     /// `counter_type = DOCA_FLOW_RESOURCE_TYPE_NON_SHARED`: a counter per entry.
     pub per_entry_counter: bool,
@@ -333,7 +341,7 @@ pub struct Monitor {
 }
 
 /// One pipe.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pipe {
     /// Its index.
     pub id: PipeId,
@@ -363,24 +371,29 @@ pub struct Pipe {
 }
 
 /// One pipe entry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipeEntry {
     /// ACL/control priority (lower wins).
     pub priority: u32,
     /// Value/mask per field (exact pipes use the value only).
     pub matches: Vec<FieldMatch>,
     /// Field writes (`struct doca_flow_actions`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writes: Vec<Write>,
     /// Where a hit goes.
     pub fwd: Fwd,
     /// Shared counter index.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counter: Option<u32>,
     /// Shared meter index.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meter: Option<u32>,
     /// The IR rule whose hits this entry counts.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<u32>,
+    /// When `fwd` ends the packet's walk (drop, port, kernel): the IR rule
+    /// that decided it, as tests report it (`None`: a policy default or a
+    /// line without a policy). Not installed; the simulator reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict_rule: Option<u32>,
 }
