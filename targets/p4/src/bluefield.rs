@@ -1,9 +1,31 @@
-//! NVIDIA BlueField backend (DOCA Pipeline Language).
+//! NVIDIA BlueField backend: P4 in the DOCA Pipeline Language (DPL) for
+//! the DOCA target architecture of BlueField-3.
 //!
-//! Not implemented yet: rather than emit DOCA P4 whose extern names and
-//! semantics have not been checked against NVIDIA's documentation, every
-//! program is refused with [`Error::NotImplemented`].
+//! The lowering is the PNA backend's ([`crate::pna`]): the same unfolded
+//! control flow, tables, actions, entries and P4Info, written against the
+//! DOCA architecture instead of `pna.p4`:
+//!
+//! - the four DOCA includes (`doca_model.p4`, `doca_headers.p4`,
+//!   `doca_externs.p4`, `doca_parser.p4`) and the hardware's fixed parser
+//!   and header struct (`nv_fixed_parser()`, `nv_headers_t`), instantiated
+//!   as `NvDocaPipeline(nv_fixed_parser(), dpuc_main()) main;`;
+//! - one control with the DOCA signature (`nv_headers_t`,
+//!   `nv_standard_metadata_t`, user metadata, `nv_empty_metadata_t`);
+//! - `nv_drop()` and `nv_send_to_port(port)` for verdicts,
+//!   `std_meta.ingress_port` for the pipeline's ingress dispatch;
+//! - `NvCounter(size, NvCounterType.PACKETS_AND_BYTES)` for rule hits and
+//!   named counters, sizes rounded up to powers of two, and table sizes
+//!   that are powers of two with one slot left for the default entry;
+//! - `range` keys expanded into ternary prefix covers (the profile says
+//!   ranges are not native).
+//!
+//! Everything whose DOCA spelling is not in NVIDIA's public documentation
+//! is refused with an [`Error`] naming the target: meters, mirroring,
+//! header rewrites, conntrack, `log`, `reject`, and keys on fields whose
+//! names in `nv_headers_t` are not documented (see [`check_field`]).
 
+use crate::pna::{self, Arch};
+use dpuc_ir::{Field, FieldRef, Header};
 use serde::Deserialize;
 
 /// BlueField backend options.
@@ -12,12 +34,24 @@ use serde::Deserialize;
 pub struct Options {
     /// Target profile name (see [`crate::Profile::builtin`]).
     pub profile: String,
+    /// Bake entries into the program as `const entries` (highest priority
+    /// first) instead of emitting them as P4Runtime updates.
+    pub const_entries: bool,
+    /// Port that `accept` sends to in a program without a `pipeline`
+    /// block; `None` leaves the packet's destination at the default.
+    pub accept_port: Option<u32>,
+    /// Largest number of table applications the unfolded control flow may
+    /// have.
+    pub max_applications: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             profile: "bluefield-3".into(),
+            const_entries: false,
+            accept_port: None,
+            max_applications: 256,
         }
     }
 }
@@ -25,12 +59,113 @@ impl Default for Options {
 /// Why the BlueField backend refuses a program.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// The backend is not written yet.
-    #[error("target bluefield: the DOCA Pipeline Language backend is not implemented yet; use the pna target")]
-    NotImplemented,
+    /// `Options::profile` names no built-in profile.
+    #[error("target bluefield: unknown profile `{0}`")]
+    UnknownProfile(String),
+    /// A rule rejects; the DOCA target cannot synthesize a TCP RST / ICMP error.
+    #[error("target bluefield: rule `{rule}` uses `reject`, which the DOCA target cannot synthesize; use `drop`")]
+    Reject {
+        /// The rule.
+        rule: String,
+    },
+    /// A construct the backend does not lower.
+    #[error("target bluefield: {0} is not supported")]
+    Unsupported(String),
+    /// A table does not fit the profile.
+    #[error("target bluefield ({profile}): table `{table}` needs {needed} {kind} entries but the profile holds {capacity}")]
+    Capacity {
+        /// Profile name.
+        profile: String,
+        /// The table.
+        table: String,
+        /// Its most expensive match kind.
+        kind: &'static str,
+        /// Entries needed (after range expansion).
+        needed: u64,
+        /// Profile capacity.
+        capacity: u64,
+    },
+    /// Unfolding the DAG would apply too many tables.
+    #[error("target bluefield: the control flow unfolds into more than {0} table applications")]
+    TooManyApplications(usize),
+    /// Range keys expand to too many ternary entries.
+    #[error("target bluefield: table `{table}` expands to more than {limit} entries when its ranges become ternary prefixes")]
+    RangeExpansion {
+        /// The table.
+        table: String,
+        /// The bound.
+        limit: usize,
+    },
 }
 
-/// Lowers `program` to DOCA P4. Currently always refuses.
-pub fn emit(_program: &dpuc_ir::Valid, _options: &Options) -> Result<crate::Artifact, Error> {
-    Err(Error::NotImplemented)
+impl From<pna::Error> for Error {
+    fn from(e: pna::Error) -> Self {
+        match e {
+            pna::Error::UnknownProfile(p) => Error::UnknownProfile(p),
+            pna::Error::Reject { rule } => Error::Reject { rule },
+            pna::Error::UnsupportedMeter { meter, kind } => {
+                Error::Unsupported(format!("meter `{meter}` ({kind})"))
+            }
+            pna::Error::Unsupported(what) => Error::Unsupported(what),
+            pna::Error::Capacity {
+                profile,
+                table,
+                kind,
+                needed,
+                capacity,
+            } => Error::Capacity {
+                profile,
+                table,
+                kind,
+                needed,
+                capacity,
+            },
+            pna::Error::TooManyApplications(n) => Error::TooManyApplications(n),
+            pna::Error::RangeExpansion { table, limit } => Error::RangeExpansion { table, limit },
+        }
+    }
+}
+
+/// Lowers `program` to DOCA Pipeline Language P4 for BlueField.
+pub fn emit(program: &dpuc_ir::Valid, options: &Options) -> Result<crate::Artifact, Error> {
+    let o = pna::Options {
+        profile: options.profile.clone(),
+        const_entries: options.const_entries,
+        accept_port: options.accept_port,
+        max_applications: options.max_applications,
+        flavor: pna::Flavor::Reference,
+    };
+    Ok(pna::emit_for(program, &o, Arch::BlueField)?)
+}
+
+/// Whether a key may read `f` on the DOCA target: only fields whose header
+/// and field names in the fixed parser's `nv_headers_t` appear in NVIDIA's
+/// public DPL examples (`ethernet.{src,dst}_addr`, `ipv4.{src,dst}_addr`,
+/// `udp.{src,dst}_port`, `tcp.{src,dst}_port`), presence of those headers,
+/// the ingress port (`std_meta.ingress_port`) and `meta.mark` (user
+/// metadata). Inner (`inner.*`) fields are refused.
+pub(crate) fn check_field(f: FieldRef) -> Result<(), pna::Error> {
+    use Field::*;
+    let ok = !f.inner
+        && matches!(
+            f.field,
+            Valid(Header::Eth | Header::Ipv4 | Header::Tcp | Header::Udp)
+                | EthSrc
+                | EthDst
+                | Ip4Src
+                | Ip4Dst
+                | TcpSport
+                | TcpDport
+                | UdpSport
+                | UdpDport
+                | InPort
+                | MetaMark
+        );
+    if ok {
+        Ok(())
+    } else {
+        Err(pna::Error::Unsupported(format!(
+            "matching on `{f}` (its name in the DOCA fixed parser's headers is not publicly documented)"
+        )))
+    }
 }

@@ -35,6 +35,23 @@ pub struct Options {
     /// Largest number of table applications the unfolded control flow may
     /// have (sharing in the IR's DAG is unfolded into copies).
     pub max_applications: usize,
+    /// Which PNA compiler the output is written for.
+    pub flavor: Flavor,
+}
+
+/// The PNA dialect to emit (`--p4-flavor`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Flavor {
+    /// `pna.p4` as the PNA specification writes it (`Meter.execute`,
+    /// packet-and-byte counters, native `range` keys).
+    #[default]
+    Reference,
+    /// What `p4c-dpdk --arch pna` accepts: `#include <dpdk/pna.p4>`,
+    /// `Meter.dpdk_execute(index, length)`, packet counters (DPDK's byte
+    /// counting needs a frame length PNA does not expose), and `range`
+    /// keys expanded to ternary prefixes.
+    Dpdk,
 }
 
 impl Default for Options {
@@ -44,6 +61,7 @@ impl Default for Options {
             const_entries: false,
             accept_port: None,
             max_applications: 256,
+            flavor: Flavor::Reference,
         }
     }
 }
@@ -88,6 +106,27 @@ pub enum Error {
     /// Unfolding the DAG would apply too many tables.
     #[error("target pna: the control flow unfolds into more than {0} table applications")]
     TooManyApplications(usize),
+    /// Expanding `range` keys into ternary prefixes gives too many entries.
+    #[error("target pna: table `{table}` expands to more than {limit} entries when its ranges become ternary prefixes")]
+    RangeExpansion {
+        /// The table.
+        table: String,
+        /// The bound ([`MAX_EXPANDED_ENTRIES`]).
+        limit: usize,
+    },
+}
+
+/// Largest number of P4 entries one IR table may expand to when `range`
+/// keys are rewritten as ternary prefixes (targets without native ranges).
+pub const MAX_EXPANDED_ENTRIES: usize = 65536;
+
+/// Which architecture the shared emitter writes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arch {
+    /// PNA (`pna.p4`) in a flavor.
+    Pna(Flavor),
+    /// NVIDIA DOCA Pipeline Language (BlueField-3).
+    BlueField,
 }
 
 const TABLE_ID: u32 = 0x0200_0000;
@@ -98,10 +137,19 @@ const NOACTION_ID: u32 = ACTION_ID | 0x00ff_ffff;
 
 /// Lowers a validated program to PNA P4.
 pub fn emit(program: &dpuc_ir::Valid, options: &Options) -> Result<Artifact, Error> {
+    emit_for(program, options, Arch::Pna(options.flavor))
+}
+
+/// The shared lowering behind [`emit`] and [`crate::bluefield::emit`].
+pub(crate) fn emit_for(
+    program: &dpuc_ir::Valid,
+    options: &Options,
+    arch: Arch,
+) -> Result<Artifact, Error> {
     let p: &Program = program;
     let profile = Profile::builtin(&options.profile)
         .ok_or_else(|| Error::UnknownProfile(options.profile.clone()))?;
-    let mut e = Emitter::new(p, options, profile);
+    let mut e = Emitter::new(p, options, profile, arch);
     e.check()?;
     e.run()
 }
@@ -117,6 +165,9 @@ struct Emitter<'a> {
     p: &'a Program,
     o: &'a Options,
     profile: Profile,
+    arch: Arch,
+    /// Whether `range` keys are emitted as ternary prefixes.
+    expand: bool,
     /// Every field read by a key, so the prologue computes only those.
     fields: BTreeSet<FieldRef>,
     copies: Vec<Copy>,
@@ -168,7 +219,9 @@ fn lit(width: u32, v: u128) -> String {
 /// ternary, because P4 orders LPM entries by prefix length while the IR
 /// orders every rule-table entry by priority; an exact key that some entry
 /// wildcards is ternary too, since P4 exact keys cannot be wildcarded.
-fn p4_kind(t: &Table, ki: usize) -> MatchKind {
+/// With `expand` (a target without native ranges) a range key is ternary
+/// and its entries become prefix covers ([`range_cover`]).
+fn p4_kind(t: &Table, ki: usize, expand: bool) -> MatchKind {
     let k = t.keys[ki].kind;
     let wildcarded = t
         .entries
@@ -176,18 +229,54 @@ fn p4_kind(t: &Table, ki: usize) -> MatchKind {
         .any(|e| matches!(e.matches.get(ki), Some(Match::Any)));
     match (t.kind, k) {
         (TableKind::Rules { .. }, MatchKind::Lpm) => MatchKind::Ternary,
+        (_, MatchKind::Range) if expand => MatchKind::Ternary,
         (_, MatchKind::Exact) if wildcarded => MatchKind::Ternary,
         _ => k,
     }
 }
 
+/// The fewest value/mask pairs whose union is `lo..=hi` on a `width`-bit
+/// key (the classic prefix cover: at most `2 * width - 2` pairs).
+pub(crate) fn range_cover(lo: u128, hi: u128, width: u32) -> Vec<(u128, u128)> {
+    let all = dpuc_ir::prefix_mask(width, width);
+    let mut out = Vec::new();
+    let mut lo = lo;
+    while lo <= hi {
+        // Largest aligned block starting at `lo` that stays within `hi`.
+        let mut k = 0u32;
+        while k + 1 < width.min(127) {
+            let size = 1u128 << (k + 1);
+            if lo & (size - 1) != 0 || lo.checked_add(size - 1).is_none_or(|end| end > hi) {
+                break;
+            }
+            k += 1;
+        }
+        let size = 1u128 << k;
+        out.push((lo, all & !(size - 1)));
+        match lo.checked_add(size) {
+            Some(next) => lo = next,
+            None => break,
+        }
+    }
+    out
+}
+
+/// One P4 entry: priority, one match per key, and the IR rule.
+type P4Entry = (u32, Vec<Match>, Option<u32>);
+
 /// Whether P4Runtime wants priorities for a table (any ternary/range key).
-fn needs_priority(t: &Table) -> bool {
-    (0..t.keys.len()).any(|ki| matches!(p4_kind(t, ki), MatchKind::Ternary | MatchKind::Range))
+fn needs_priority(t: &Table, expand: bool) -> bool {
+    (0..t.keys.len()).any(|ki| {
+        matches!(
+            p4_kind(t, ki, expand),
+            MatchKind::Ternary | MatchKind::Range
+        )
+    })
 }
 
 impl<'a> Emitter<'a> {
-    fn new(p: &'a Program, o: &'a Options, profile: Profile) -> Self {
+    fn new(p: &'a Program, o: &'a Options, profile: Profile, arch: Arch) -> Self {
+        let expand = !profile.range_native || arch == Arch::Pna(Flavor::Dpdk);
         let mut fields = BTreeSet::new();
         for t in &p.tables {
             for k in &t.keys {
@@ -200,11 +289,29 @@ impl<'a> Emitter<'a> {
             p,
             o,
             profile,
+            arch,
+            expand,
             fields,
             copies: Vec::new(),
             per_table: BTreeMap::new(),
             meter_vars: 0,
             notes: Vec::new(),
+        }
+    }
+
+    /// The user metadata parameter's name.
+    fn m(&self) -> &'static str {
+        match self.arch {
+            Arch::Pna(_) => "meta",
+            Arch::BlueField => "user_meta",
+        }
+    }
+
+    /// The main control's name (also the P4Info name prefix).
+    fn ctl(&self) -> &'static str {
+        match self.arch {
+            Arch::Pna(_) => "main_control",
+            Arch::BlueField => "dpuc_main",
         }
     }
 
@@ -228,6 +335,18 @@ impl<'a> Emitter<'a> {
             self.prologue_for(*f)?;
         }
         for m in &p.meters {
+            if self.arch == Arch::BlueField {
+                return Err(Error::Unsupported(format!(
+                    "meter `{}` (the DOCA meter extern is not publicly documented)",
+                    m.name
+                )));
+            }
+            if self.arch == Arch::Pna(Flavor::Dpdk) && m.unit == MeterUnit::Bytes {
+                return Err(Error::Unsupported(format!(
+                    "byte meter `{}` in the dpdk flavor (dpdk_execute needs the frame length, which PNA does not expose)",
+                    m.name
+                )));
+            }
             match m.kind {
                 MeterKind::TrTcm { .. } => {}
                 MeterKind::TokenBucket { .. } => {
@@ -271,6 +390,21 @@ impl<'a> Emitter<'a> {
                 return Err(Error::Reject { rule: label });
             }
             for s in steps {
+                if self.arch == Arch::BlueField {
+                    match s {
+                        Step::Mirror(_) => {
+                            return Err(Error::Unsupported(format!(
+                                "`mirror` in rule `{label}` (the DOCA mirror extern's semantics are not publicly documented)"
+                            )))
+                        }
+                        Step::Set { field, .. } if field.field != Field::MetaMark => {
+                            return Err(Error::Unsupported(format!(
+                                "rewriting `{field}` in rule `{label}` (the DOCA fixed headers' field names are not publicly documented)"
+                            )))
+                        }
+                        _ => {}
+                    }
+                }
                 match s {
                     Step::Log { .. } => {
                         return Err(Error::Unsupported(format!(
@@ -316,7 +450,7 @@ impl<'a> Emitter<'a> {
                 .keys
                 .iter()
                 .enumerate()
-                .map(|(ki, _)| p4_kind(t, ki))
+                .map(|(ki, _)| p4_kind(t, ki, self.expand))
                 .max_by_key(|k| match k {
                     MatchKind::Exact => 0,
                     MatchKind::Lpm => 1,
@@ -331,7 +465,7 @@ impl<'a> Emitter<'a> {
                 MatchKind::Ternary => c.ternary,
                 MatchKind::Range => c.range,
             };
-            let needed = u64::from(t.size).max(t.entries.len() as u64);
+            let needed = u64::from(t.size).max(self.p4_entries(t)?.len() as u64);
             if needed > cap {
                 return Err(Error::Capacity {
                     profile: self.profile.name.clone(),
@@ -347,13 +481,21 @@ impl<'a> Emitter<'a> {
 
     /// Statements computing `meta.<field>` from the headers.
     fn prologue_for(&self, f: FieldRef) -> Result<Vec<String>, Error> {
+        if self.arch == Arch::BlueField {
+            crate::bluefield::check_field(f)?;
+        }
+        let bf = self.arch == Arch::BlueField;
         let h = |n: &str| {
-            if f.inner {
-                format!("hdr.inner_{n}")
-            } else {
-                format!("hdr.{n}")
+            // The DOCA fixed parser names the Ethernet header `ethernet`.
+            let n = if bf && n == "eth" { "ethernet" } else { n };
+            match (bf, f.inner) {
+                (false, true) => format!("hdr.inner_{n}"),
+                (false, false) => format!("hdr.{n}"),
+                (true, true) => format!("headers.inner_{n}"),
+                (true, false) => format!("headers.{n}"),
             }
         };
+        let m = self.m();
         let name = field_name(f);
         let v = |n: &str| format!("{}.isValid()", h(n));
         let cond_of = |hd: Header| -> Result<String, Error> {
@@ -384,9 +526,11 @@ impl<'a> Emitter<'a> {
         let alts: Vec<(String, String)> = match f.field {
             Field::Valid(hd) => vec![(cond_of(hd)?, "1w1".into())],
             Field::InPort if !f.inner => {
-                return Ok(vec![format!(
-                    "meta.{name} = (PortIdUint_t) istd.input_port;"
-                )])
+                return Ok(vec![if bf {
+                    format!("{m}.{name} = (bit<32>) std_meta.ingress_port;")
+                } else {
+                    format!("meta.{name} = (PortIdUint_t) istd.input_port;")
+                }])
             }
             Field::MetaMark if !f.inner => return Ok(vec![]),
             Field::InPort | Field::MetaMark | Field::MetaLen => {
@@ -466,12 +610,77 @@ impl<'a> Emitter<'a> {
         for (i, (c, val)) in alts.iter().enumerate() {
             let kw = if i == 0 { "if" } else { "} else if" };
             out.push(format!("{kw} ({c}) {{"));
-            out.push(format!("    meta.{name} = {val};"));
+            out.push(format!("    {m}.{name} = {val};"));
         }
         out.push("} else {".into());
-        out.push(format!("    meta.{name} = {};", lit(w, 0)));
+        out.push(format!("    {m}.{name} = {};", lit(w, 0)));
         out.push("}".into());
         Ok(out)
+    }
+
+    /// The P4 entries of `t`: the IR's, with ranges rewritten as ternary
+    /// prefix covers when the target has no native ranges (one IR entry
+    /// becomes the product of its keys' covers, all at its priority; the
+    /// covers are disjoint, so no two of them overlap).
+    fn p4_entries(&self, t: &Table) -> Result<Vec<P4Entry>, Error> {
+        let mut out: Vec<P4Entry> = Vec::new();
+        for e in &t.entries {
+            let mut combos: Vec<Vec<Match>> = vec![Vec::new()];
+            for (ki, m) in e.matches.iter().enumerate() {
+                let w = t.keys.get(ki).map_or(1, |k| k.source.width());
+                let alts: Vec<Match> = match *m {
+                    Match::Range { lo, hi } if self.expand => {
+                        if lo == 0 && hi == dpuc_ir::prefix_mask(w, w) {
+                            vec![Match::Any]
+                        } else {
+                            range_cover(lo, hi, w)
+                                .into_iter()
+                                .map(|(value, mask)| Match::Ternary { value, mask })
+                                .collect()
+                        }
+                    }
+                    other => vec![other],
+                };
+                if combos.len().saturating_mul(alts.len()) > MAX_EXPANDED_ENTRIES {
+                    return Err(Error::RangeExpansion {
+                        table: t.name.clone(),
+                        limit: MAX_EXPANDED_ENTRIES,
+                    });
+                }
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        alts.iter().map(move |a| {
+                            let mut c = c.clone();
+                            c.push(*a);
+                            c
+                        })
+                    })
+                    .collect();
+            }
+            for c in combos {
+                out.push((e.priority, c, e.rule));
+            }
+            if out.len() > MAX_EXPANDED_ENTRIES {
+                return Err(Error::RangeExpansion {
+                    table: t.name.clone(),
+                    limit: MAX_EXPANDED_ENTRIES,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The declared size of `t` in P4: at least its entry count; DOCA
+    /// wants a power of two below 2^23 and keeps one slot for the default
+    /// entry.
+    fn table_size(&self, t: &Table) -> u64 {
+        let n = self.p4_entries(t).map_or(t.entries.len(), |e| e.len()) as u64;
+        let base = u64::from(t.size).max(n).max(1);
+        match self.arch {
+            Arch::BlueField => (base.max(n + 1)).next_power_of_two(),
+            Arch::Pna(_) => base,
+        }
     }
 
     fn table_base(&self, t: TableId) -> String {
@@ -513,7 +722,7 @@ impl<'a> Emitter<'a> {
         match t {
             Terminal::Accept => match accept_to {
                 Some(port) => {
-                    let _ = writeln!(out, "{ind}send_to_port((PortId_t) 32w{port});");
+                    let _ = writeln!(out, "{ind}{};", self.send(port));
                 }
                 None => {
                     let _ = writeln!(
@@ -523,12 +732,28 @@ impl<'a> Emitter<'a> {
                 }
             },
             Terminal::Drop | Terminal::Reject => {
-                let _ = writeln!(out, "{ind}drop_packet();");
+                let _ = writeln!(out, "{ind}{};", self.drop());
             }
             Terminal::Forward(port) => {
                 let num = self.p.ports[port as usize].number;
-                let _ = writeln!(out, "{ind}send_to_port((PortId_t) 32w{num});");
+                let _ = writeln!(out, "{ind}{};", self.send(num));
             }
+        }
+    }
+
+    /// The statement that drops the packet.
+    fn drop(&self) -> &'static str {
+        match self.arch {
+            Arch::Pna(_) => "drop_packet()",
+            Arch::BlueField => "nv_drop()",
+        }
+    }
+
+    /// The statement that sends the packet to port number `num`.
+    fn send(&self, num: u32) -> String {
+        match self.arch {
+            Arch::Pna(_) => format!("send_to_port((PortId_t) 32w{num})"),
+            Arch::BlueField => format!("nv_send_to_port(32w{num})"),
         }
     }
 
@@ -576,10 +801,10 @@ impl<'a> Emitter<'a> {
                     };
                     match guard {
                         Some(g) => {
-                            let _ = writeln!(out, "{ind}if ({g}) {{ meta.{name} = {v}; }}");
+                            let _ = writeln!(out, "{ind}if ({g}) {{ {}.{name} = {v}; }}", self.m());
                         }
                         None => {
-                            let _ = writeln!(out, "{ind}meta.{name} = {v};");
+                            let _ = writeln!(out, "{ind}{}.{name} = {v};", self.m());
                         }
                     }
                 }
@@ -613,7 +838,14 @@ impl<'a> Emitter<'a> {
                 let var = format!("color_{}", self.meter_vars);
                 self.meter_vars += 1;
                 let mname = format!("meter_{}", sanitize(&self.p.meters[*meter as usize].name));
-                let _ = writeln!(out, "{ind}PNA_MeterColor_t {var} = {mname}.execute(32w0);");
+                // p4c-dpdk only has `dpdk_execute(index, length)`; byte
+                // meters are refused there (no frame length), so the length
+                // of a packet meter is a constant.
+                let call = match self.arch {
+                    Arch::Pna(Flavor::Dpdk) => "dpdk_execute(32w0, 32w1)",
+                    _ => "execute(32w0)",
+                };
+                let _ = writeln!(out, "{ind}PNA_MeterColor_t {var} = {mname}.{call};");
                 let colours = ["GREEN", "YELLOW", "RED"];
                 for (k, arm) in arms.iter().enumerate() {
                     let kw = if k == 0 { "if" } else { "} else if" };
@@ -711,17 +943,22 @@ impl<'a> Emitter<'a> {
                 for (i, l) in lines.iter().enumerate() {
                     let kw = if i == 0 { "if" } else { "} else if" };
                     let from = self.port_num(l.from);
-                    let _ = writeln!(
-                        flow,
-                        "        {kw} (istd.input_port == (PortId_t) 32w{from}) {{"
-                    );
+                    let cond = match self.arch {
+                        Arch::Pna(_) => format!("istd.input_port == (PortId_t) 32w{from}"),
+                        Arch::BlueField => format!("std_meta.ingress_port == {from}"),
+                    };
+                    let _ = writeln!(flow, "        {kw} ({cond}) {{");
                     let to = self.port_num(l.to);
                     self.node(l.entry, Some(to), &mut flow, "            ")?;
                 }
+                let drop = self.drop();
                 if lines.is_empty() {
-                    flow.push_str("        drop_packet();\n");
+                    let _ = writeln!(flow, "        {drop};");
                 } else {
-                    flow.push_str("        } else {\n            // other ports drop\n            drop_packet();\n        }\n");
+                    let _ = writeln!(
+                        flow,
+                        "        }} else {{\n            // other ports drop\n            {drop};\n        }}"
+                    );
                 }
             }
         }
@@ -754,8 +991,8 @@ impl<'a> Emitter<'a> {
 
     fn key_expr(&self, k: KeySource) -> String {
         match k {
-            KeySource::Field(f) => format!("meta.{}", field_name(f)),
-            KeySource::Hit(h) => format!("meta.hit_{h}"),
+            KeySource::Field(f) => format!("{}.{}", self.m(), field_name(f)),
+            KeySource::Hit(h) => format!("{}.hit_{h}", self.m()),
         }
     }
 
@@ -763,7 +1000,7 @@ impl<'a> Emitter<'a> {
         let k = t.keys[ki];
         let w = k.source.width();
         let all = dpuc_ir::prefix_mask(w, w);
-        match (*m, p4_kind(t, ki)) {
+        match (*m, p4_kind(t, ki, self.expand)) {
             (Match::Any, _) => "_".into(),
             (Match::Exact(v), MatchKind::Range) => format!("{} .. {}", lit(w, v), lit(w, v)),
             (Match::Exact(v), MatchKind::Exact) => lit(w, v),
@@ -790,18 +1027,35 @@ impl<'a> Emitter<'a> {
     fn p4(&self, flow: &str) -> Result<String, Error> {
         let p = self.p;
         let mut s = String::new();
+        let m = self.m();
+        let target = match self.arch {
+            Arch::Pna(Flavor::Reference) => "PNA",
+            Arch::Pna(Flavor::Dpdk) => "PNA, p4c-dpdk flavor",
+            Arch::BlueField => "NVIDIA BlueField, DOCA Pipeline Language",
+        };
         let _ = writeln!(
             s,
-            "// Generated by dpuc from policy `{}` for PNA (profile {}).",
+            "// Generated by dpuc from policy `{}` for {target} (profile {}).",
             p.name, self.profile.name
         );
-        s.push_str("#include <core.p4>\n#include <pna.p4>\n\n");
-        s.push_str(HEADERS_P4);
-        s.push_str("\nstruct headers_t {\n");
-        for (n, ty) in HEADER_INSTANCES {
-            let _ = writeln!(s, "    {ty} {n};");
+        match self.arch {
+            Arch::Pna(Flavor::Reference) => s.push_str("#include <core.p4>\n#include <pna.p4>\n\n"),
+            Arch::Pna(Flavor::Dpdk) => s.push_str("#include <core.p4>\n#include <dpdk/pna.p4>\n\n"),
+            // The DOCA includes bring core.p4, the fixed parser and the
+            // standard header struct `nv_headers_t`.
+            Arch::BlueField => s.push_str(
+                "#include <doca_model.p4>\n#include <doca_headers.p4>\n#include <doca_externs.p4>\n#include <doca_parser.p4>\n\n",
+            ),
         }
-        s.push_str("}\n\nstruct metadata_t {\n    bit<32> rule;\n");
+        if let Arch::Pna(_) = self.arch {
+            s.push_str(HEADERS_P4);
+            s.push_str("\nstruct headers_t {\n");
+            for (n, ty) in HEADER_INSTANCES {
+                let _ = writeln!(s, "    {ty} {n};");
+            }
+            s.push_str("}\n\n");
+        }
+        s.push_str("struct metadata_t {\n    bit<32> rule;\n");
         let mut meta: BTreeSet<String> = BTreeSet::new();
         for f in &self.fields {
             let _ = writeln!(s, "    bit<{}> {};", f.field.width(), field_name(*f));
@@ -814,23 +1068,30 @@ impl<'a> Emitter<'a> {
             let _ = writeln!(s, "    bit<1> hit_{h};");
         }
         s.push_str("}\n\n");
-        s.push_str(PARSER_P4);
-        s.push_str(PRE_CONTROL_P4);
-        // Main control.
-        s.push_str("control main_control(inout headers_t hdr, inout metadata_t meta,\n                     in pna_main_input_metadata_t istd,\n                     inout pna_main_output_metadata_t ostd) {\n");
-        let _ = writeln!(
-            s,
-            "    @id(0x{:08x}) Counter<bit<64>, bit<32>>(32w{}, PNA_CounterType_t.PACKETS_AND_BYTES) rule_hits;",
-            COUNTER_ID | 1,
-            p.rules.len().max(1)
-        );
-        if !p.counters.is_empty() {
-            let _ = writeln!(
-                s,
-                "    @id(0x{:08x}) Counter<bit<64>, bit<32>>(32w{}, PNA_CounterType_t.PACKETS_AND_BYTES) named_counters;",
-                COUNTER_ID | 2,
-                p.counters.len()
-            );
+        match self.arch {
+            Arch::Pna(_) => {
+                s.push_str(PARSER_P4);
+                s.push_str(PRE_CONTROL_P4);
+                s.push_str("control main_control(inout headers_t hdr, inout metadata_t meta,\n                     in pna_main_input_metadata_t istd,\n                     inout pna_main_output_metadata_t ostd) {\n");
+            }
+            Arch::BlueField => {
+                s.push_str("control dpuc_main(inout nv_headers_t headers,\n                  in nv_standard_metadata_t std_meta,\n                  inout metadata_t user_meta,\n                  inout nv_empty_metadata_t pkt_out_meta) {\n");
+            }
+        }
+        for (id, name, size) in self.counters() {
+            let decl = match self.arch {
+                Arch::Pna(Flavor::Reference) => format!(
+                    "Counter<bit<64>, bit<32>>(32w{size}, PNA_CounterType_t.PACKETS_AND_BYTES)"
+                ),
+                // p4c-dpdk counts bytes only through `count(index, length)`.
+                Arch::Pna(Flavor::Dpdk) => {
+                    format!("Counter<bit<64>, bit<32>>(32w{size}, PNA_CounterType_t.PACKETS)")
+                }
+                Arch::BlueField => {
+                    format!("NvCounter(32w{size}, NvCounterType.PACKETS_AND_BYTES)")
+                }
+            };
+            let _ = writeln!(s, "    @id(0x{id:08x}) {decl} {name};");
         }
         for (i, m) in p.meters.iter().enumerate() {
             let unit = match m.unit {
@@ -853,7 +1114,7 @@ impl<'a> Emitter<'a> {
         for h in 0..p.hits {
             let _ = writeln!(
                 s,
-                "    @id(0x{:08x}) action {}() {{ meta.hit_{h} = 1w1; }}",
+                "    @id(0x{:08x}) action {}() {{ {m}.hit_{h} = 1w1; }}",
                 ACTION_ID | (0x0010_0000 + h),
                 self.hit_action(h)
             );
@@ -862,7 +1123,7 @@ impl<'a> Emitter<'a> {
             let r = r as u32;
             let _ = writeln!(
                 s,
-                "    @id(0x{:08x}) action {}() {{ meta.rule = 32w{r}; rule_hits.count(32w{r}); }}",
+                "    @id(0x{:08x}) action {}() {{ {m}.rule = 32w{r}; rule_hits.count(32w{r}); }}",
                 ACTION_ID | (r + 1),
                 self.action_name(r)
             );
@@ -878,7 +1139,7 @@ impl<'a> Emitter<'a> {
                     s,
                     "            {}: {};",
                     self.key_expr(k.source),
-                    kind_name(p4_kind(t, ki))
+                    kind_name(p4_kind(t, ki, self.expand))
                 );
             }
             s.push_str("        }\n        actions = {\n");
@@ -887,20 +1148,16 @@ impl<'a> Emitter<'a> {
             }
             s.push_str("            @defaultonly no_match;\n        }\n");
             s.push_str("        const default_action = no_match();\n");
-            let _ = writeln!(
-                s,
-                "        size = {};",
-                t.size.max(t.entries.len() as u32).max(1)
-            );
-            if self.o.const_entries && !t.entries.is_empty() {
+            let _ = writeln!(s, "        size = {};", self.table_size(t));
+            let mut es = self.p4_entries(t)?;
+            if self.o.const_entries && !es.is_empty() {
                 // Listed highest priority first: p4c gives earlier const
-                // entries precedence.
-                let mut es: Vec<_> = t.entries.iter().collect();
-                es.sort_by_key(|e| std::cmp::Reverse(e.priority));
+                // entries precedence (the sort is stable, so an expanded
+                // range keeps its order).
+                es.sort_by_key(|e| std::cmp::Reverse(e.0));
                 s.push_str("        const entries = {\n");
-                for e in es {
-                    let ms: Vec<String> = e
-                        .matches
+                for (_, matches, rule) in es {
+                    let ms: Vec<String> = matches
                         .iter()
                         .enumerate()
                         .map(|(i, m)| self.match_p4(t, i, m))
@@ -909,19 +1166,19 @@ impl<'a> Emitter<'a> {
                         s,
                         "            ({}) : {}();",
                         ms.join(", "),
-                        self.entry_action(t, e.rule)
+                        self.entry_action(t, rule)
                     );
                 }
                 s.push_str("        }\n");
             }
             s.push_str("    }\n\n");
         }
-        s.push_str("    apply {\n        meta.rule = 32w0xffffffff;\n");
+        let _ = writeln!(s, "    apply {{\n        {m}.rule = 32w0xffffffff;");
         for h in 0..p.hits {
-            let _ = writeln!(s, "        meta.hit_{h} = 1w0;");
+            let _ = writeln!(s, "        {m}.hit_{h} = 1w0;");
         }
         // The mark starts at 0 for every packet (DPL §meta.mark).
-        s.push_str("        meta.f_meta_mark = 32w0;\n");
+        let _ = writeln!(s, "        {m}.f_meta_mark = 32w0;");
         for f in &self.fields {
             for line in self.prologue_for(*f)? {
                 let _ = writeln!(s, "        {line}");
@@ -932,11 +1189,35 @@ impl<'a> Emitter<'a> {
             s.push_str(IPV4_CSUM_P4);
         }
         s.push_str("    }\n}\n\n");
-        s.push_str(DEPARSER_P4);
-        s.push_str(
-            "PNA_NIC(main_parser(), pre_control(), main_control(), main_deparser()) main;\n",
-        );
+        match self.arch {
+            Arch::Pna(_) => {
+                s.push_str(DEPARSER_P4);
+                s.push_str(
+                    "PNA_NIC(main_parser(), pre_control(), main_control(), main_deparser()) main;\n",
+                );
+            }
+            Arch::BlueField => {
+                s.push_str("NvDocaPipeline(nv_fixed_parser(), dpuc_main()) main;\n");
+            }
+        }
         Ok(s)
+    }
+
+    /// The indexed counters: id, name, size (DOCA wants powers of two).
+    fn counters(&self) -> Vec<(u32, &'static str, usize)> {
+        let size = |n: usize| match self.arch {
+            Arch::BlueField => n.max(1).next_power_of_two(),
+            Arch::Pna(_) => n.max(1),
+        };
+        let mut v = vec![(COUNTER_ID | 1, "rule_hits", size(self.p.rules.len()))];
+        if !self.p.counters.is_empty() {
+            v.push((
+                COUNTER_ID | 2,
+                "named_counters",
+                size(self.p.counters.len()),
+            ));
+        }
+        v
     }
 
     fn table_actions(&self, t: &Table) -> Vec<String> {
@@ -968,12 +1249,17 @@ impl<'a> Emitter<'a> {
 
     fn p4info(&self) -> String {
         let p = self.p;
-        let mut s = String::from("pkg_info {\n  arch: \"pna\"\n}\n");
+        let ctl = self.ctl();
+        let arch = match self.arch {
+            Arch::Pna(_) => "pna",
+            Arch::BlueField => "doca",
+        };
+        let mut s = format!("pkg_info {{\n  arch: \"{arch}\"\n}}\n");
         for c in &self.copies {
             let t = &p.tables[c.table as usize];
-            let _ = writeln!(s, "tables {{\n  preamble {{\n    id: {}\n    name: \"main_control.{}\"\n    alias: \"{}\"\n  }}", c.id, c.name, c.name);
+            let _ = writeln!(s, "tables {{\n  preamble {{\n    id: {}\n    name: \"{}.{}\"\n    alias: \"{}\"\n  }}", c.id, self.ctl(), c.name, c.name);
             for (i, k) in t.keys.iter().enumerate() {
-                let mt = match p4_kind(t, i) {
+                let mt = match p4_kind(t, i, self.expand) {
                     MatchKind::Exact => "EXACT",
                     MatchKind::Lpm => "LPM",
                     MatchKind::Ternary => "TERNARY",
@@ -989,11 +1275,7 @@ impl<'a> Emitter<'a> {
             if self.o.const_entries {
                 s.push_str("  is_const_table: true\n");
             }
-            let _ = writeln!(
-                s,
-                "  size: {}\n}}",
-                t.size.max(t.entries.len() as u32).max(1)
-            );
+            let _ = writeln!(s, "  size: {}\n}}", self.table_size(t));
         }
         let mut actions: Vec<(u32, String)> = vec![(NOACTION_ID, "no_match".into())];
         for h in 0..p.hits {
@@ -1004,14 +1286,15 @@ impl<'a> Emitter<'a> {
         }
         actions.sort();
         for (id, n) in actions {
-            let _ = writeln!(s, "actions {{\n  preamble {{\n    id: {id}\n    name: \"main_control.{n}\"\n    alias: \"{n}\"\n  }}\n}}");
+            let _ = writeln!(s, "actions {{\n  preamble {{\n    id: {id}\n    name: \"{ctl}.{n}\"\n    alias: \"{n}\"\n  }}\n}}");
         }
-        let mut counters = vec![(COUNTER_ID | 1, "rule_hits", p.rules.len().max(1))];
-        if !p.counters.is_empty() {
-            counters.push((COUNTER_ID | 2, "named_counters", p.counters.len()));
-        }
+        let counters = self.counters();
+        let unit = match self.arch {
+            Arch::Pna(Flavor::Dpdk) => "PACKETS",
+            _ => "BOTH",
+        };
         for (id, n, size) in counters {
-            let _ = writeln!(s, "counters {{\n  preamble {{\n    id: {id}\n    name: \"main_control.{n}\"\n    alias: \"{n}\"\n  }}\n  spec {{\n    unit: BOTH\n  }}\n  size: {size}\n}}");
+            let _ = writeln!(s, "counters {{\n  preamble {{\n    id: {id}\n    name: \"{ctl}.{n}\"\n    alias: \"{n}\"\n  }}\n  spec {{\n    unit: {unit}\n  }}\n  size: {size}\n}}");
         }
         for (i, m) in p.meters.iter().enumerate() {
             let unit = match m.unit {
@@ -1019,7 +1302,7 @@ impl<'a> Emitter<'a> {
                 MeterUnit::Bytes => "BYTES",
             };
             let n = format!("meter_{}", sanitize(&m.name));
-            let _ = writeln!(s, "meters {{\n  preamble {{\n    id: {}\n    name: \"main_control.{n}\"\n    alias: \"{n}\"\n  }}\n  spec {{\n    unit: {unit}\n  }}\n  size: 1\n}}", METER_ID | (i as u32 + 1));
+            let _ = writeln!(s, "meters {{\n  preamble {{\n    id: {}\n    name: \"{ctl}.{n}\"\n    alias: \"{n}\"\n  }}\n  spec {{\n    unit: {unit}\n  }}\n  size: 1\n}}", METER_ID | (i as u32 + 1));
         }
         s
     }
@@ -1031,14 +1314,14 @@ impl<'a> Emitter<'a> {
         if with_tables {
             for c in &self.copies {
                 let t = &p.tables[c.table as usize];
-                let prio = needs_priority(t);
-                for e in &t.entries {
+                let prio = needs_priority(t, self.expand);
+                for (priority, matches, rule) in self.p4_entries(t).unwrap_or_default() {
                     let mut fields = Vec::new();
-                    for (i, m) in e.matches.iter().enumerate() {
+                    for (i, m) in matches.iter().enumerate() {
                         let k = t.keys[i];
                         let w = k.source.width();
                         let fid = i + 1;
-                        let v = match (*m, p4_kind(t, i)) {
+                        let v = match (*m, p4_kind(t, i, self.expand)) {
                             (Match::Any, _) => continue,
                             (Match::Exact(v), MatchKind::Exact) => {
                                 json!({"fieldId": fid, "exact": {"value": bytes_json(v)}})
@@ -1081,14 +1364,14 @@ impl<'a> Emitter<'a> {
                         };
                         fields.push(v);
                     }
-                    let aid = self.action_id(&self.entry_action(t, e.rule));
+                    let aid = self.action_id(&self.entry_action(t, rule));
                     let mut te = json!({
                         "tableId": c.id,
                         "match": fields,
                         "action": {"action": {"actionId": aid}},
                     });
                     if prio {
-                        te["priority"] = json!(e.priority.max(1));
+                        te["priority"] = json!(priority.max(1));
                     }
                     updates.push(json!({"type": "INSERT", "entity": {"tableEntry": te}}));
                 }
@@ -1116,7 +1399,12 @@ impl<'a> Emitter<'a> {
     fn report(&mut self) -> String {
         let p = self.p;
         let mut s = String::new();
-        let _ = writeln!(s, "target: pna (profile {})", self.profile.name);
+        let target = match self.arch {
+            Arch::Pna(Flavor::Reference) => "pna",
+            Arch::Pna(Flavor::Dpdk) => "pna, flavor dpdk",
+            Arch::BlueField => "bluefield",
+        };
+        let _ = writeln!(s, "target: {target} (profile {})", self.profile.name);
         let _ = writeln!(s, "profile: {}", self.profile.description);
         s.push_str("tables:\n");
         for c in &self.copies {
@@ -1126,7 +1414,7 @@ impl<'a> Emitter<'a> {
                 .iter()
                 .enumerate()
                 .map(|(ki, k)| {
-                    let pk = p4_kind(t, ki);
+                    let pk = p4_kind(t, ki, self.expand);
                     if pk == k.kind {
                         kind_name(pk).to_string()
                     } else {
@@ -1162,8 +1450,34 @@ impl<'a> Emitter<'a> {
         if self.copies.len() > p.tables.len() {
             self.notes.push("tables applied from several nodes are emitted as suffixed copies (entries replicated)".into());
         }
-        self.notes
-            .push("rule hit counters: one indexed Counter `rule_hits`, index = rule id".into());
+        if self.expand
+            && p.tables
+                .iter()
+                .any(|t| t.keys.iter().any(|k| k.kind == MatchKind::Range))
+        {
+            self.notes.push(
+                "range keys are ternary: each range entry becomes its prefix cover, at the entry's priority".into(),
+            );
+        }
+        match self.arch {
+            Arch::BlueField => {
+                self.notes.push("rule hit counters: one NvCounter `rule_hits`, index = rule id (packets and bytes); counter and table sizes rounded up to powers of two".into());
+            }
+            Arch::Pna(Flavor::Dpdk) => {
+                self.notes.push("rule hit counters: one indexed Counter `rule_hits`, index = rule id; packets only (p4c-dpdk counts bytes only when given a frame length)".into());
+            }
+            Arch::Pna(Flavor::Reference) => {
+                self.notes.push(
+                    "rule hit counters: one indexed Counter `rule_hits`, index = rule id".into(),
+                );
+            }
+        }
+        if self.arch == Arch::Pna(Flavor::Dpdk) && !p.meters.is_empty() {
+            self.notes.push(
+                "packet meters call dpdk_execute(index, 1): the length argument is unused in packet mode"
+                    .into(),
+            );
+        }
         if !p.meters.is_empty() {
             self.notes.push("trTCM meters: PNA Meter, colour-blind execute; rates set through P4Runtime MeterEntry (byte meters: bits/s / 8)".into());
         }
@@ -1185,7 +1499,16 @@ impl<'a> Emitter<'a> {
         for n in &self.notes {
             let _ = writeln!(s, "  - {n}");
         }
-        s.push_str("unsupported (refused with an error if used): reject, log, conntrack and ct.* fields, meta.len, srTCM and token-bucket meters, per-key meters, nested tunnels; DSCP/ECN rewrite skips IPv4 packets with options (checksum over the varbit options is not computed); IPv6 extension headers are not parsed (ip.proto is the first next-header, ip.frag is 0 for IPv6)\n");
+        match self.arch {
+            Arch::BlueField => s.push_str("unsupported (refused with an error if used): reject, log, conntrack and ct.* fields, meters, mirror, header rewrites (set of anything but meta.mark), keys other than eth.src/dst, ipv4.src/dst, tcp/udp ports, in_port, meta.mark and the presence of eth/ipv4/tcp/udp (their DOCA names are not publicly documented)\n"),
+            Arch::Pna(flavor) => {
+                s.push_str("unsupported (refused with an error if used): reject, log, conntrack and ct.* fields, meta.len, srTCM and token-bucket meters, per-key meters, nested tunnels");
+                if flavor == Flavor::Dpdk {
+                    s.push_str(", byte meters");
+                }
+                s.push_str("; DSCP/ECN rewrite skips IPv4 packets with options (checksum over the varbit options is not computed); IPv6 extension headers are not parsed (ip.proto is the first next-header, ip.frag is 0 for IPv6)\n");
+            }
+        }
         s
     }
 }

@@ -51,6 +51,7 @@ fn check_structure(p4: &str) {
     assert!(
         p4.contains("PNA_NIC(main_parser(), pre_control(), main_control(), main_deparser()) main;")
     );
+    check_syntax(p4);
 }
 
 #[test]
@@ -171,10 +172,60 @@ fn options_deserialize() {
 }
 
 #[test]
-fn bluefield_refuses_for_now() {
+fn bluefield_refuses_the_kitchen_sink() {
     let p = kitchen_sink();
     let v = validate(&p).expect("valid");
-    assert!(dpuc_p4::bluefield::emit(&v, &Default::default()).is_err());
+    let e = dpuc_p4::bluefield::emit(&v, &Default::default()).expect_err("refused");
+    assert!(e.to_string().starts_with("target bluefield"), "{e}");
+}
+
+#[test]
+fn dpdk_flavor() {
+    let p = kitchen_sink();
+    let o = pna::Options {
+        flavor: pna::Flavor::Dpdk,
+        ..Default::default()
+    };
+    // The kitchen sink's meter counts bytes: refused in the dpdk flavor.
+    let e = emit(&p, &o).expect_err("byte meter");
+    assert!(e.to_string().contains("dpdk"), "{e}");
+    let mut p = kitchen_sink();
+    p.meters[0].unit = MeterUnit::Packets;
+    let a = emit(&p, &o).expect("emits");
+    check_structure(&a.p4);
+    assert!(a.p4.contains("#include <dpdk/pna.p4>"));
+    assert!(a.p4.contains(".dpdk_execute(32w0, 32w1)"));
+    assert!(!a.p4.contains(": range;"));
+    assert!(a.p4info.contains("unit: PACKETS"));
+    insta::assert_snapshot!("sink_dpdk_p4", a.p4);
+    insta::assert_snapshot!("sink_dpdk_entries", a.entries);
+    insta::assert_snapshot!("sink_dpdk_report", a.report);
+    // 80..=443 covers as 80/12, 96/11, 128/9, 256/9, 384/11, 416/12, 432/13, 440/14.
+    let v: serde_json::Value = serde_json::from_str(&a.entries).expect("json");
+    let ups = v["updates"].as_array().expect("array");
+    let web: Vec<_> = ups
+        .iter()
+        .filter(|u| u["entity"]["tableEntry"]["priority"] == 10)
+        .collect();
+    assert_eq!(web.len(), 8, "{web:?}");
+    let o: pna::Options = serde_json::from_str(r#"{"flavor": "dpdk"}"#).expect("parses");
+    assert_eq!(o.flavor, pna::Flavor::Dpdk);
+}
+
+#[test]
+fn dpdk_const_entries() {
+    let mut p = kitchen_sink();
+    p.meters[0].unit = MeterUnit::Packets;
+    let o = pna::Options {
+        flavor: pna::Flavor::Dpdk,
+        const_entries: true,
+        ..Default::default()
+    };
+    let a = emit(&p, &o).expect("emits");
+    check_structure(&a.p4);
+    assert!(a.p4.contains("const entries"));
+    assert!(a.p4info.contains("is_const_table: true"));
+    insta::assert_snapshot!("sink_dpdk_const_p4", a.p4);
 }
 
 #[test]

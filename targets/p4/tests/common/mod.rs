@@ -318,3 +318,43 @@ pub fn kitchen_sink() -> Program {
     }]);
     p
 }
+
+/// Syntax checks any emitted P4 must pass: balanced braces, parentheses
+/// and brackets outside comments, no identifier declared with a P4
+/// keyword's name, and a final package instantiation.
+pub fn check_syntax(p4: &str) {
+    let mut depth = [0i64; 3];
+    for line in p4.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        for c in code.chars() {
+            match c {
+                '{' => depth[0] += 1,
+                '}' => depth[0] -= 1,
+                '(' => depth[1] += 1,
+                ')' => depth[1] -= 1,
+                '[' => depth[2] += 1,
+                ']' => depth[2] -= 1,
+                _ => {}
+            }
+            assert!(depth.iter().all(|d| *d >= 0), "unbalanced at: {line}");
+        }
+        let t = code.trim_start();
+        for kw in ["table ", "action ", "control ", "struct ", "header "] {
+            if let Some(idx) = t.find(kw) {
+                let rest = &t[idx + kw.len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    assert!(dpuc_p4::is_legal_ident(&name), "illegal identifier {name}");
+                }
+            }
+        }
+    }
+    assert_eq!(depth, [0, 0, 0], "unbalanced brackets");
+    assert!(
+        p4.trim_end().ends_with(") main;"),
+        "no package instantiation"
+    );
+}
