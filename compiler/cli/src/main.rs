@@ -84,6 +84,12 @@ enum Command {
         /// eBPF: the hook(s) to build programs for.
         #[arg(long, value_enum, default_value_t = HookArg::Both)]
         hook: HookArg,
+        /// P4 (PNA): the reference `pna.p4` or what `p4c-dpdk --arch pna` accepts.
+        #[arg(long, value_enum, default_value_t = FlavorArg::Reference)]
+        p4_flavor: FlavorArg,
+        /// P4: bake the static entries into the program (`const entries`).
+        #[arg(long)]
+        const_entries: bool,
     },
     /// Run the policies' inline tests on targets; fail if any two disagree.
     Test {
@@ -170,6 +176,17 @@ pub enum Target {
     Ebpf,
     /// NVIDIA DOCA Flow: `NAME_doca.c` (DOCA 3.3 API) and `NAME.doca.json`.
     Doca,
+    /// NVIDIA BlueField-3 DOCA Pipeline Language (P4): `NAME.p4`, P4Info, entries.
+    Bluefield,
+}
+
+/// P4 flavors for the PNA target.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FlavorArg {
+    /// The PNA specification's `pna.p4`.
+    Reference,
+    /// p4c-dpdk's `dpdk/pna.p4`.
+    Dpdk,
 }
 
 /// eBPF hooks to build for.
@@ -192,6 +209,7 @@ impl Target {
             Target::Pensando => "pensando",
             Target::Ebpf => "ebpf",
             Target::Doca => "doca",
+            Target::Bluefield => "bluefield",
         }
     }
 }
@@ -203,7 +221,9 @@ pub enum TestTarget {
     Sw,
     /// eBPF, run in this kernel with BPF_PROG_TEST_RUN.
     Ebpf,
-    /// Every target that can execute here: sw and ebpf.
+    /// DOCA Flow, run on the DOCA simulator.
+    Doca,
+    /// Every target that can execute here: sw, ebpf and doca.
     All,
 }
 
@@ -265,6 +285,8 @@ fn main() -> ExitCode {
             report,
             test_clock,
             hook,
+            p4_flavor,
+            const_entries,
         } => commands::build::run(
             &file,
             target,
@@ -273,13 +295,16 @@ fn main() -> ExitCode {
                 report,
                 test_clock,
                 hook,
+                dpdk: matches!(p4_flavor, FlavorArg::Dpdk),
+                const_entries,
             },
         ),
         Command::Test { files, target } => {
             let targets = match target {
                 TestTarget::Sw => vec![Target::Sw],
                 TestTarget::Ebpf => vec![Target::Ebpf],
-                TestTarget::All => vec![Target::Sw, Target::Ebpf],
+                TestTarget::Doca => vec![Target::Doca],
+                TestTarget::All => vec![Target::Sw, Target::Ebpf, Target::Doca],
             };
             commands::test::run(&files, &targets)
         }

@@ -12,6 +12,10 @@ pub struct BuildFlags {
     pub test_clock: bool,
     /// eBPF: hooks.
     pub hook: HookArg,
+    /// PNA: the p4c-dpdk flavor.
+    pub dpdk: bool,
+    /// P4: `const entries` in the program.
+    pub const_entries: bool,
 }
 
 /// Builds `file` for `target` into `out`; returns the exit status.
@@ -97,20 +101,35 @@ pub fn run(file: &Path, target: Target, out: &Path, flags: &BuildFlags) -> u8 {
                 }
             }
         }
-        Target::P4Pna | Target::Pensando => {
-            let profile = if matches!(target, Target::Pensando) {
-                "pensando-elba"
-            } else {
-                "pna"
-            };
-            let options = dpuc_p4::pna::Options {
-                profile: profile.into(),
-                ..Default::default()
-            };
-            // Lowering only returns validated programs; validate again to get the proof backends take.
+        Target::P4Pna | Target::Pensando | Target::Bluefield => {
             let emitted = dpuc_ir::validate(program)
                 .map_err(|e| e.to_string())
-                .and_then(|valid| dpuc_p4::pna::emit(&valid, &options).map_err(|e| e.to_string()));
+                .and_then(|valid| match target {
+                    Target::Bluefield => {
+                        let options = dpuc_p4::bluefield::Options {
+                            const_entries: flags.const_entries,
+                            ..Default::default()
+                        };
+                        dpuc_p4::bluefield::emit(&valid, &options).map_err(|e| e.to_string())
+                    }
+                    _ => {
+                        let options = dpuc_p4::pna::Options {
+                            profile: if matches!(target, Target::Pensando) {
+                                "pensando-elba".into()
+                            } else {
+                                "pna".into()
+                            },
+                            const_entries: flags.const_entries,
+                            flavor: if flags.dpdk {
+                                dpuc_p4::pna::Flavor::Dpdk
+                            } else {
+                                dpuc_p4::pna::Flavor::Reference
+                            },
+                            ..Default::default()
+                        };
+                        dpuc_p4::pna::emit(&valid, &options).map_err(|e| e.to_string())
+                    }
+                });
             match emitted {
                 Ok(a) => {
                     files.push((format!("{}.p4", program.name), a.p4.into_bytes()));

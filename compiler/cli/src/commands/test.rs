@@ -57,8 +57,23 @@ pub fn run(files: &[PathBuf], targets: &[Target]) -> u8 {
                         continue;
                     }
                 },
-                // P4 and DOCA targets compile but do not execute here yet.
-                Target::P4Pna | Target::Pensando | Target::Doca => {
+                Target::Doca => match dpuc_runtime::doca::Doca::for_program(program) {
+                    Ok(mut d) => run_suite(&mut d, program, suite),
+                    Err(dpuc_runtime::doca::DocaBuildError::Refused(why)) => {
+                        println!("refused {} [doca]: {why}", file.display());
+                        if targets.len() == 1 {
+                            status = 1;
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        eprintln!("error [doca]: {}: {e}", file.display());
+                        status = 1;
+                        continue;
+                    }
+                },
+                // P4 targets compile but do not execute on this machine.
+                Target::P4Pna | Target::Pensando | Target::Bluefield => {
                     println!(
                         "skipped {} [{}]: no executor for this target here",
                         file.display(),
