@@ -110,3 +110,124 @@ pub fn lower_file(path: &Path) -> Result<(SourceMap, dpuc_core::lower::Lowered),
         Err(d) => Err(dpuc_core::diag::render::human(&sources, &d)),
     }
 }
+
+/// How a target fared on the conformance corpus and the examples.
+#[derive(Debug, Default)]
+pub struct CrossCheck {
+    /// Files whose tests ran on the target.
+    pub ran: usize,
+    /// Files the target refused at compile time.
+    pub refused: usize,
+    /// Sends executed on the target.
+    pub sends: usize,
+    /// Failures, disagreements with sw and vague refusals.
+    pub problems: Vec<String>,
+}
+
+/// What a target builder says about one program.
+pub enum Built<T> {
+    /// A loaded target.
+    Ready(T),
+    /// A compile-time refusal, with its text.
+    Refused(String),
+    /// Anything else that went wrong.
+    Broken(String),
+}
+
+/// Runs every test of every conformance file and example on the target
+/// `build` makes and on sw; records failures, any disagreement, and
+/// refusals that do not start with `target NAME` and name a rule.
+pub fn cross_check<T: dpuc_runtime::testing::Target>(
+    name: &str,
+    mut build: impl FnMut(&dpuc_ir::Program) -> Built<T>,
+) -> CrossCheck {
+    use dpuc_runtime::testing::{run_suite, Software};
+    let root = repo_root();
+    let mut files = files_with_ext(&root.join("tests/conformance"), ".dpl");
+    files.extend(files_with_ext(&root.join("examples"), ".dpl"));
+    let mut c = CrossCheck::default();
+    for path in files {
+        let shown = path.display().to_string();
+        let (_, lowered) = match lower_file(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                c.problems.push(e);
+                continue;
+            }
+        };
+        let program = &lowered.program;
+        let mut target = match build(program) {
+            Built::Ready(t) => t,
+            Built::Refused(text) => {
+                if !text.starts_with(&format!("target {name}")) || !text.contains(": ") {
+                    c.problems.push(format!("{shown}: vague refusal: {text}"));
+                }
+                c.refused += 1;
+                continue;
+            }
+            Built::Broken(e) => {
+                c.problems.push(format!("{shown}: {e}"));
+                continue;
+            }
+        };
+        c.ran += 1;
+        let Ok(mut sw) = Software::new(program.clone()) else {
+            c.problems.push(format!("{shown}: sw refuses the program"));
+            continue;
+        };
+        let on_sw = run_suite(&mut sw, program, &lowered.suite);
+        let on_target = run_suite(&mut target, program, &lowered.suite);
+        for (a, b) in on_sw.iter().zip(&on_target) {
+            c.sends += b.observations.len();
+            for f in &b.failures {
+                c.problems.push(format!(
+                    "{shown}: \"{}\" on {name}: expected {}, saw {}",
+                    b.name, f.expected, f.seen
+                ));
+            }
+            if a.observations != b.observations {
+                c.problems.push(format!(
+                    "{shown}: \"{}\": sw and {name} disagree:\n  sw   {:?}\n  {name} {:?}",
+                    a.name, a.observations, b.observations
+                ));
+            }
+        }
+    }
+    c
+}
+
+/// `gcc -fsyntax-only -Wall -Wextra -Werror` of emitted DOCA Flow C against
+/// `tests/doca/doca_flow_decls.h`; `false` (and "skipped: no gcc") when gcc
+/// is absent.
+pub fn gcc_check_doca(name: &str, c: &str) -> bool {
+    use std::process::Command;
+    if Command::new("gcc").arg("--version").output().is_err() {
+        println!("skipped: no gcc");
+        return false;
+    }
+    let decls = repo_root().join("tests/doca/doca_flow_decls.h");
+    let dir = std::env::temp_dir().join(format!("dpuc-doca-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for h in ["doca_flow.h", "doca_flow_ct.h", "doca_bitfield.h"] {
+        std::fs::write(dir.join(h), format!("#include \"{}\"\n", decls.display())).expect("stub");
+    }
+    let src = dir.join(format!("{name}_doca.c"));
+    std::fs::write(&src, c).expect("write C");
+    let out = Command::new("gcc")
+        .args(["-std=gnu11", "-fsyntax-only", "-Wall", "-Wextra", "-Werror"])
+        .arg("-DDOCA_ALLOW_EXPERIMENTAL_API")
+        .arg("-include")
+        .arg(&decls)
+        .arg("-I")
+        .arg(&dir)
+        .arg(&src)
+        .output()
+        .expect("run gcc");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "gcc rejected {name}_doca.c:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}

@@ -5,66 +5,30 @@
 //! conformance file are snapshotted and the C is checked with gcc.
 
 use dpuc_runtime::doca::{Doca, DocaBuildError};
-use dpuc_runtime::testing::{run_suite, Software};
-use dpuc_tests::{files_with_ext, lower_file, lower_text, repo_root};
-use std::path::Path;
-use std::process::Command;
+use dpuc_tests::{
+    cross_check, files_with_ext, gcc_check_doca, lower_file, lower_text, repo_root, Built,
+};
 
 #[test]
 fn corpus_and_examples_agree_with_sw_or_are_refused_by_rule() {
-    let root = repo_root();
-    let mut files = files_with_ext(&root.join("tests/conformance"), ".dpl");
-    files.extend(files_with_ext(&root.join("examples"), ".dpl"));
-    let (mut ran, mut refused, mut sends) = (0, 0, 0);
-    let mut problems = Vec::new();
-    for path in files {
-        let shown = path.display().to_string();
-        let (_, lowered) = lower_file(&path).unwrap_or_else(|e| panic!("{e}"));
-        let program = &lowered.program;
-        let mut doca = match Doca::for_program(program) {
-            Ok(t) => t,
-            Err(DocaBuildError::Refused(text)) => {
-                // Names the target and a rule (`policy.rule`) or declaration.
-                if !text.starts_with("target doca") || !text.contains('`') {
-                    problems.push(format!("{shown}: vague refusal: {text}"));
-                }
-                refused += 1;
-                println!("refused {shown}: {text}");
-                continue;
-            }
-            Err(e) => {
-                problems.push(format!("{shown}: {e}"));
-                continue;
-            }
-        };
-        ran += 1;
-        let mut sw = Software::new(program.clone()).expect("valid program");
-        let on_sw = run_suite(&mut sw, program, &lowered.suite);
-        let on_doca = run_suite(&mut doca, program, &lowered.suite);
-        for (a, b) in on_sw.iter().zip(&on_doca) {
-            sends += b.observations.len();
-            for f in &b.failures {
-                problems.push(format!(
-                    "{shown}: \"{}\" on doca: expected {}, saw {}",
-                    b.name, f.expected, f.seen
-                ));
-            }
-            if a.observations != b.observations {
-                problems.push(format!(
-                    "{shown}: \"{}\": sw and doca disagree:\n  sw   {:?}\n  doca {:?}",
-                    a.name, a.observations, b.observations
-                ));
-            }
-        }
-    }
-    println!("doca: {ran} files ran ({sends} sends), {refused} refused");
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let c = cross_check("doca", |program| match Doca::for_program(program) {
+        Ok(t) => Built::Ready(t),
+        Err(DocaBuildError::Refused(text)) => Built::Refused(text),
+        Err(e) => Built::Broken(e.to_string()),
+    });
+    println!(
+        "doca: {} files ran ({} sends), {} refused",
+        c.ran, c.sends, c.refused
+    );
+    assert!(c.problems.is_empty(), "{}", c.problems.join("\n"));
     // Guards against the backend quietly refusing everything.
     assert!(
-        ran >= 15,
-        "only {ran} files ran on doca ({refused} refused)"
+        c.ran >= 15,
+        "only {} files ran on doca ({} refused)",
+        c.ran,
+        c.refused
     );
-    assert!(sends >= 80, "only {sends} sends ran on doca");
+    assert!(c.sends >= 80, "only {} sends ran on doca", c.sends);
 }
 
 #[test]
@@ -85,7 +49,7 @@ fn conformance_c_and_json_snapshots_pass_gcc() {
         // The JSON reads back as the model the simulator runs.
         let back: dpuc_doca::Pipes = serde_json::from_str(&a.json).expect("model json");
         assert_eq!(back, a.pipes, "{stem}: JSON round trip");
-        gcc_check(&stem, &a.c);
+        gcc_check_doca(&stem, &a.c);
     }
 }
 
@@ -114,37 +78,4 @@ fn refusals_name_the_target_and_the_rule() {
         };
         assert!(err.starts_with(want), "{err}");
     }
-}
-
-/// Runs `gcc -fsyntax-only -Wall -Wextra -Werror` on `c` against the
-/// declarations header; says "skipped: no gcc" when gcc is absent.
-fn gcc_check(name: &str, c: &str) {
-    if Command::new("gcc").arg("--version").output().is_err() {
-        println!("skipped: no gcc");
-        return;
-    }
-    let decls = repo_root().join("tests/doca/doca_flow_decls.h");
-    let dir = std::env::temp_dir().join(format!("dpuc-doca-tests-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    for h in ["doca_flow.h", "doca_flow_ct.h", "doca_bitfield.h"] {
-        std::fs::write(dir.join(h), format!("#include \"{}\"\n", decls.display())).expect("stub");
-    }
-    let src = dir.join(format!("{name}_doca.c"));
-    std::fs::write(&src, c).expect("write C");
-    let out = Command::new("gcc")
-        .args(["-std=gnu11", "-fsyntax-only", "-Wall", "-Wextra", "-Werror"])
-        .arg("-DDOCA_ALLOW_EXPERIMENTAL_API")
-        .arg("-include")
-        .arg(&decls)
-        .arg("-I")
-        .arg(&dir)
-        .arg(&src)
-        .output()
-        .expect("run gcc");
-    let _ = std::fs::remove_dir_all(Path::new(&dir));
-    assert!(
-        out.status.success(),
-        "gcc rejected {name}_doca.c:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

@@ -5,8 +5,8 @@
 //! tests say "skipped: no BPF privilege" (CI runs them as root, for real).
 
 use dpuc_runtime::ebpf::{bpf_available, Ebpf, TestBuildError};
-use dpuc_runtime::testing::{run_suite, Software, Target};
-use dpuc_tests::{files_with_ext, lower_file, lower_text, repo_root};
+use dpuc_runtime::testing::{Software, Target};
+use dpuc_tests::{cross_check, lower_file, lower_text, repo_root, Built};
 
 fn privileged() -> bool {
     match bpf_available() {
@@ -23,55 +23,20 @@ fn corpus_and_examples_agree_with_sw_or_are_refused_by_rule() {
     if !privileged() {
         return;
     }
-    let root = repo_root();
-    let mut files = files_with_ext(&root.join("tests/conformance"), ".dpl");
-    files.extend(files_with_ext(&root.join("examples"), ".dpl"));
-    let (mut ran, mut refused, mut sends) = (0, 0, 0);
-    let mut problems = Vec::new();
-    for path in files {
-        let shown = path.display().to_string();
-        let (_, lowered) = lower_file(&path).unwrap_or_else(|e| panic!("{e}"));
-        let program = &lowered.program;
-        let mut ebpf = match Ebpf::for_program(program) {
-            Ok(t) => t,
-            Err(TestBuildError::Refused(e)) => {
-                let text = e.to_string();
-                // The refusal names the target and a rule (policy.rule) or declaration.
-                if !text.starts_with("target ebpf") || !text.contains(": ") {
-                    problems.push(format!("{shown}: vague refusal: {text}"));
-                }
-                refused += 1;
-                continue;
-            }
-            Err(e) => {
-                problems.push(format!("{shown}: {e}"));
-                continue;
-            }
-        };
-        ran += 1;
-        let mut sw = Software::new(program.clone()).expect("valid program");
-        let on_sw = run_suite(&mut sw, program, &lowered.suite);
-        let on_ebpf = run_suite(&mut ebpf, program, &lowered.suite);
-        for (a, b) in on_sw.iter().zip(&on_ebpf) {
-            sends += b.observations.len();
-            for f in &b.failures {
-                problems.push(format!(
-                    "{shown}: \"{}\" on ebpf: expected {}, saw {}",
-                    b.name, f.expected, f.seen
-                ));
-            }
-            if a.observations != b.observations {
-                problems.push(format!("{shown}: \"{}\": sw and ebpf disagree", a.name));
-            }
-        }
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let c = cross_check("ebpf", |program| match Ebpf::for_program(program) {
+        Ok(t) => Built::Ready(t),
+        Err(TestBuildError::Refused(e)) => Built::Refused(e.to_string()),
+        Err(e) => Built::Broken(e.to_string()),
+    });
+    assert!(c.problems.is_empty(), "{}", c.problems.join("\n"));
     // Guards against the backend quietly refusing everything.
     assert!(
-        ran >= 18,
-        "only {ran} files ran on ebpf ({refused} refused)"
+        c.ran >= 18,
+        "only {} files ran on ebpf ({} refused)",
+        c.ran,
+        c.refused
     );
-    assert!(sends >= 100, "only {sends} sends ran on ebpf");
+    assert!(c.sends >= 100, "only {} sends ran on ebpf", c.sends);
 }
 
 #[test]

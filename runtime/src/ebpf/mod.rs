@@ -628,6 +628,16 @@ impl Program {
             }
             a
         };
+        let loaded = |fd: i64, log: &[u8]| -> Result<Program, Error> {
+            Ok(Program {
+                name: name.to_string(),
+                section: section.to_string(),
+                prog_type,
+                fd: sys::owned_fd(fd).map_err(|e| refuse(e, String::new()))?,
+                insn_count: insns.len() / 8,
+                verified_insns: processed(&log_text(log)),
+            })
+        };
         // First with only the statistics line (the fast path), retrying
         // EAGAIN as libbpf does.
         let mut first = None;
@@ -639,17 +649,7 @@ impl Program {
             // of 16 bytes) outlive the call; `log_buf` points at `stats`,
             // writable for `log_size` bytes.
             match unsafe { sys::bpf(sys::cmd::PROG_LOAD, &mut attr) } {
-                Ok(fd) => {
-                    let fd = sys::owned_fd(fd).map_err(|e| refuse(e, String::new()))?;
-                    return Ok(Program {
-                        name: name.to_string(),
-                        section: section.to_string(),
-                        prog_type,
-                        fd,
-                        insn_count: insns.len() / 8,
-                        verified_insns: processed(&log_text(&stats)),
-                    });
-                }
+                Ok(fd) => return loaded(fd, &stats),
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => first = Some(e),
                 Err(e) => {
                     first = Some(e);
@@ -666,18 +666,8 @@ impl Program {
             // SAFETY: as above, plus `log_buf` points at `log`, writable for
             // `log_size` bytes, alive for the call.
             match unsafe { sys::bpf(sys::cmd::PROG_LOAD, &mut attr) } {
-                Ok(fd) => {
-                    // Accepted with a log (a transient refusal before): keep it.
-                    let fd = sys::owned_fd(fd).map_err(|e| refuse(e, String::new()))?;
-                    return Ok(Program {
-                        name: name.to_string(),
-                        section: section.to_string(),
-                        prog_type,
-                        fd,
-                        insn_count: insns.len() / 8,
-                        verified_insns: processed(&log_text(&log)),
-                    });
-                }
+                // Accepted with a log (a transient refusal before): keep it.
+                Ok(fd) => return loaded(fd, &log),
                 Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && size < LOG_MAX => size *= 4,
                 Err(_) => return Err(refuse(first, log_text(&log))),
             }

@@ -2,8 +2,6 @@
 #![allow(dead_code)]
 
 use dpuc_ir::*;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// An outer field reference.
 pub fn f(field: Field) -> FieldRef {
@@ -243,39 +241,8 @@ pub fn kitchen_sink() -> Program {
     p
 }
 
-/// Runs `gcc -fsyntax-only -Wall -Wextra -Werror` on `c` against the
-/// declarations header; `false` when gcc is missing.
+/// The emitted C against the declarations header (shared with the
+/// repository-wide tests).
 pub fn gcc_check(name: &str, c: &str) -> bool {
-    if Command::new("gcc").arg("--version").output().is_err() {
-        println!("skipped: no gcc");
-        return false;
-    }
-    let decls: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/doca/doca_flow_decls.h")
-        .canonicalize()
-        .expect("declarations header");
-    let dir = std::env::temp_dir().join(format!("dpuc-doca-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    for h in ["doca_flow.h", "doca_flow_ct.h", "doca_bitfield.h"] {
-        std::fs::write(dir.join(h), format!("#include \"{}\"\n", decls.display())).expect("stub");
-    }
-    let src = dir.join(format!("{name}_doca.c"));
-    std::fs::write(&src, c).expect("write C");
-    let out = Command::new("gcc")
-        .args(["-std=gnu11", "-fsyntax-only", "-Wall", "-Wextra", "-Werror"])
-        .arg("-DDOCA_ALLOW_EXPERIMENTAL_API")
-        .arg("-include")
-        .arg(&decls)
-        .arg("-I")
-        .arg(&dir)
-        .arg(&src)
-        .output()
-        .expect("run gcc");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "gcc rejected {name}_doca.c:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    true
+    dpuc_tests::gcc_check_doca(name, c)
 }
