@@ -45,6 +45,35 @@ impl Loader for DiskLoader {
     }
 }
 
+/// What `target` (a CLI target name) refuses in `lowered`, if anything.
+pub fn refusal(target: &str, lowered: &dpuc_core::lower::Lowered) -> Option<dpuc_ir::Refusal> {
+    let valid = dpuc_ir::validate(&lowered.program).ok()?;
+    let pna = |profile: &str| dpuc_p4::pna::Options {
+        profile: profile.into(),
+        ..Default::default()
+    };
+    let refused = match target {
+        "ebpf" => dpuc_ebpf::emit(&valid, &Default::default())
+            .err()?
+            .refusal(),
+        "doca" => dpuc_doca::emit(&valid, &Default::default())
+            .err()?
+            .refusal(),
+        "p4-pna" => dpuc_p4::pna::emit(&valid, &pna("pna")).err()?.refusal(),
+        "pensando" => dpuc_p4::pna::emit(&valid, &pna("pensando-elba"))
+            .err()?
+            .refusal(),
+        "bluefield" => dpuc_p4::bluefield::emit(&valid, &Default::default())
+            .err()?
+            .refusal(),
+        _ => return None,
+    };
+    Some(dpuc_ir::Refusal {
+        target: target.into(),
+        ..refused
+    })
+}
+
 /// Checks and lowers the file at `path`, naming it `display` in diagnostics.
 pub fn check_file(path: &Path, display: &str) -> (SourceMap, Checked) {
     let text = std::fs::read_to_string(path).unwrap_or_default();

@@ -33,6 +33,8 @@ fn every_code_has_a_test_input() {
         .map(|c| c.code)
         // Test-run codes (T…) come from `dpuc test`; the CLI tests raise them.
         .filter(|code| !code.starts_with('T'))
+        // Only a compiler bug raises E0202; core's unit tests render it.
+        .filter(|code| *code != "E0202")
         .filter(|code| !names.iter().any(|n| n.starts_with(&format!("{code}-"))))
         .collect();
     assert!(

@@ -1,9 +1,11 @@
 //! The shared front half of `build`, `test` and `run`: read, check, lower.
 
 use crate::loader::FsLoader;
+use crate::Target;
 use dpuc_core::diag::{has_errors, render, Diagnostic};
 use dpuc_core::lower::Lowered;
 use dpuc_core::span::SourceMap;
+use dpuc_ir::Refusal;
 use std::path::Path;
 
 /// Reads, checks and lowers `path`, printing diagnostics to stderr; returns
@@ -30,6 +32,15 @@ pub fn compile(path: &Path) -> Result<(SourceMap, Lowered), u8> {
             Err(1)
         }
     }
+}
+
+/// Prints a backend's refusal as a diagnostic on the rule or declaration
+/// it is about; returns the exit status of a failed build.
+pub fn refuse(sources: &SourceMap, lowered: &Lowered, target: Target, mut r: Refusal) -> u8 {
+    // The backend knows its family (`p4-pna`); the user chose the target.
+    r.target = target.name().to_string();
+    print_diags(sources, &[dpuc_core::diag::refusal(&lowered.origins, &r)]);
+    1
 }
 
 fn print_diags(sources: &SourceMap, diags: &[Diagnostic]) {

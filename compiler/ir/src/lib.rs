@@ -10,12 +10,14 @@
 pub mod field;
 mod hex;
 pub mod prefix;
+mod refusal;
 mod sets;
 pub mod test;
 pub mod text;
 mod validate;
 
 pub use field::{Field, FieldRef, Header, FIELD_COUNT, HEADERS};
+pub use refusal::{Refusal, RefusalKind, Subject};
 pub use sets::set_entries;
 pub use validate::{validate, Valid, ValidationError};
 

@@ -14,6 +14,7 @@ mod error;
 mod fields;
 mod lower;
 pub mod model;
+mod refusal;
 
 pub use error::Error;
 pub use model::Pipes;

@@ -16,6 +16,7 @@ pub mod btf;
 pub mod codegen;
 pub mod elf;
 pub mod insn;
+mod refusal;
 
 pub use codegen::{emit, Artifact, Hook, Options};
 

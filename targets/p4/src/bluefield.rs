@@ -69,8 +69,13 @@ pub enum Error {
         rule: String,
     },
     /// A construct the backend does not lower.
-    #[error("target bluefield: {0} is not supported")]
-    Unsupported(String),
+    #[error("target bluefield: {}{what} is not supported", rule.as_ref().map(|r| format!("rule `{r}`: ")).unwrap_or_default())]
+    Unsupported {
+        /// The rule (`policy.rule`) that uses it, when one does.
+        rule: Option<String>,
+        /// The construct and why.
+        what: String,
+    },
     /// A table does not fit the profile.
     #[error("target bluefield ({profile}): table `{table}` needs {needed} {kind} entries but the profile holds {capacity}")]
     Capacity {
@@ -103,10 +108,11 @@ impl From<pna::Error> for Error {
         match e {
             pna::Error::UnknownProfile(p) => Error::UnknownProfile(p),
             pna::Error::Reject { rule } => Error::Reject { rule },
-            pna::Error::UnsupportedMeter { meter, kind } => {
-                Error::Unsupported(format!("meter `{meter}` ({kind})"))
-            }
-            pna::Error::Unsupported(what) => Error::Unsupported(what),
+            pna::Error::UnsupportedMeter { meter, kind } => Error::Unsupported {
+                rule: Some(format!("meter {meter}")),
+                what: kind.to_string(),
+            },
+            pna::Error::Unsupported { rule, what } => Error::Unsupported { rule, what },
             pna::Error::Capacity {
                 profile,
                 table,
@@ -123,6 +129,31 @@ impl From<pna::Error> for Error {
             pna::Error::TooManyApplications(n) => Error::TooManyApplications(n),
             pna::Error::RangeExpansion { table, limit } => Error::RangeExpansion { table, limit },
         }
+    }
+}
+
+impl Error {
+    /// This error as a [`dpuc_ir::Refusal`], for the driver to place on the source.
+    pub fn refusal(&self) -> dpuc_ir::Refusal {
+        use dpuc_ir::{Refusal, RefusalKind::*, Subject};
+        let (subject, kind) = match self {
+            Error::UnknownProfile(_) => (Subject::Program, Internal),
+            Error::Reject { rule } => (Refusal::subject_of(rule), Unsupported),
+            Error::Unsupported { rule, .. } => (
+                rule.as_deref()
+                    .map_or(Subject::Program, Refusal::subject_of),
+                Unsupported,
+            ),
+            Error::Capacity { table, .. } | Error::RangeExpansion { table, .. } => {
+                (Subject::Table(table.clone()), Capacity)
+            }
+            Error::TooManyApplications(_) => (Subject::Program, Capacity),
+        };
+        let message = match self {
+            Error::Unsupported { what, .. } => format!("{what} is not supported"),
+            e => crate::without_target(&e.to_string()).to_string(),
+        };
+        Refusal::unsupported("bluefield", subject, message).kind(kind)
     }
 }
 
@@ -164,7 +195,7 @@ pub(crate) fn check_field(f: FieldRef) -> Result<(), pna::Error> {
     if ok {
         Ok(())
     } else {
-        Err(pna::Error::Unsupported(format!(
+        Err(pna::Error::unsupported(None, format!(
             "matching on `{f}` (its name in the DOCA fixed parser's headers is not publicly documented)"
         )))
     }

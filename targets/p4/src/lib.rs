@@ -12,6 +12,14 @@ mod runtime;
 
 pub use profile::{Capacity, Profile};
 
+/// An error's text without its `target NAME: ` prefix (a diagnostic names
+/// the target itself).
+fn without_target(text: &str) -> &str {
+    text.split_once(": ")
+        .filter(|(head, _)| head.starts_with("target "))
+        .map_or(text, |(_, rest)| rest)
+}
+
 /// What a P4 backend produces.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Artifact {

@@ -13,7 +13,8 @@ use crate::runtime::bytes_json;
 use crate::{sanitize, Artifact, Profile};
 use dpuc_ir::{
     End, Field, FieldRef, Header, KeySource, Match, MatchKind, MeterKind, MeterUnit, Node, NodeId,
-    Pipeline, PortId, Program, Step, Table, TableId, TableKind, Terminal,
+    Pipeline, PortId, Program, Refusal, RefusalKind, Step, Subject, Table, TableId, TableKind,
+    Terminal,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -87,8 +88,13 @@ pub enum Error {
         kind: &'static str,
     },
     /// A construct the backend does not lower.
-    #[error("target pna: {0} is not supported")]
-    Unsupported(String),
+    #[error("target pna: {}{what} is not supported", rule.as_ref().map(|r| format!("rule `{r}`: ")).unwrap_or_default())]
+    Unsupported {
+        /// The rule (`policy.rule`) that uses it, when one does.
+        rule: Option<String>,
+        /// The construct and why.
+        what: String,
+    },
     /// A table does not fit the profile.
     #[error("target pna ({profile}): table `{table}` needs {needed} {kind} entries but the profile holds {capacity}")]
     Capacity {
@@ -114,6 +120,47 @@ pub enum Error {
         /// The bound ([`MAX_EXPANDED_ENTRIES`]).
         limit: usize,
     },
+}
+
+impl Error {
+    pub(crate) fn unsupported(rule: Option<&str>, what: impl Into<String>) -> Error {
+        Error::Unsupported {
+            rule: rule.map(str::to_string),
+            what: what.into(),
+        }
+    }
+
+    /// The same error, naming `rule` if it named none.
+    fn in_rule(self, rule: Option<String>) -> Error {
+        match self {
+            Error::Unsupported { rule: None, what } => Error::Unsupported { rule, what },
+            e => e,
+        }
+    }
+
+    /// This error as a [`Refusal`], for the driver to place on the source.
+    pub fn refusal(&self) -> Refusal {
+        use RefusalKind::*;
+        let (subject, kind) = match self {
+            Error::UnknownProfile(_) => (Subject::Program, Internal),
+            Error::Reject { rule } => (Refusal::subject_of(rule), Unsupported),
+            Error::UnsupportedMeter { meter, .. } => (Subject::Item(meter.clone()), Unsupported),
+            Error::Unsupported { rule, .. } => (
+                rule.as_deref()
+                    .map_or(Subject::Program, Refusal::subject_of),
+                Unsupported,
+            ),
+            Error::Capacity { table, .. } | Error::RangeExpansion { table, .. } => {
+                (Subject::Table(table.clone()), Capacity)
+            }
+            Error::TooManyApplications(_) => (Subject::Program, Capacity),
+        };
+        let message = match self {
+            Error::Unsupported { what, .. } => format!("{what} is not supported"),
+            e => crate::without_target(&e.to_string()).to_string(),
+        };
+        Refusal::unsupported("p4-pna", subject, message).kind(kind)
+    }
 }
 
 /// Largest number of P4 entries one IR table may expand to when `range`
@@ -315,6 +362,21 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// The first rule whose table reads `f`, for refusals about a field.
+    fn reader_of(&self, f: FieldRef) -> Option<String> {
+        self.p
+            .tables
+            .iter()
+            .filter(|t| {
+                t.keys
+                    .iter()
+                    .any(|k| matches!(k.source, KeySource::Field(g) if g == f))
+            })
+            .flat_map(|t| t.entries.iter().filter_map(|e| e.rule))
+            .next()
+            .map(|r| self.rule_label(r))
+    }
+
     fn rule_label(&self, r: u32) -> String {
         let rule = &self.p.rules[r as usize];
         format!(
@@ -327,22 +389,27 @@ impl<'a> Emitter<'a> {
     fn check(&mut self) -> Result<(), Error> {
         let p = self.p;
         if p.conntrack.is_some() {
-            return Err(Error::Unsupported(
-                "conntrack (a faithful PNA add_on_miss state machine is not implemented)".into(),
+            return Err(Error::unsupported(
+                Some("conntrack"),
+                "conntrack (a faithful PNA add_on_miss state machine is not implemented)",
             ));
         }
         for f in &self.fields {
-            self.prologue_for(*f)?;
+            self.prologue_for(*f)
+                .map_err(|e| e.in_rule(self.reader_of(*f)))?;
         }
         for m in &p.meters {
             if self.arch == Arch::BlueField {
-                return Err(Error::Unsupported(format!(
-                    "meter `{}` (the DOCA meter extern is not publicly documented)",
-                    m.name
-                )));
+                return Err(Error::unsupported(
+                    Some(&format!("meter {}", m.name)),
+                    format!(
+                        "meter `{}` (the DOCA meter extern is not publicly documented)",
+                        m.name
+                    ),
+                ));
             }
             if self.arch == Arch::Pna(Flavor::Dpdk) && m.unit == MeterUnit::Bytes {
-                return Err(Error::Unsupported(format!(
+                return Err(Error::unsupported(Some(&format!("meter {}", m.name)), format!(
                     "byte meter `{}` in the dpdk flavor (dpdk_execute needs the frame length, which PNA does not expose)",
                     m.name
                 )));
@@ -363,10 +430,13 @@ impl<'a> Emitter<'a> {
                 }
             }
             if !m.per.is_empty() {
-                return Err(Error::Unsupported(format!(
-                    "per-key meter `{}` (PNA meters are indexed arrays, not keyed)",
-                    m.name
-                )));
+                return Err(Error::unsupported(
+                    Some(&format!("meter {}", m.name)),
+                    format!(
+                        "per-key meter `{}` (PNA meters are indexed arrays, not keyed)",
+                        m.name
+                    ),
+                ));
             }
         }
         for (i, r) in p.rules.iter().enumerate() {
@@ -393,13 +463,11 @@ impl<'a> Emitter<'a> {
                 if self.arch == Arch::BlueField {
                     match s {
                         Step::Mirror(_) => {
-                            return Err(Error::Unsupported(format!(
-                                "`mirror` in rule `{label}` (the DOCA mirror extern's semantics are not publicly documented)"
-                            )))
+                            return Err(Error::unsupported(Some(&label), "`mirror` (the DOCA mirror extern's semantics are not publicly documented)"))
                         }
                         Step::Set { field, .. } if field.field != Field::MetaMark => {
-                            return Err(Error::Unsupported(format!(
-                                "rewriting `{field}` in rule `{label}` (the DOCA fixed headers' field names are not publicly documented)"
+                            return Err(Error::unsupported(Some(&label), format!(
+                                "rewriting `{field}` (the DOCA fixed headers' field names are not publicly documented)"
                             )))
                         }
                         _ => {}
@@ -407,22 +475,25 @@ impl<'a> Emitter<'a> {
                 }
                 match s {
                     Step::Log { .. } => {
-                        return Err(Error::Unsupported(format!(
-                            "`log` in rule `{label}` (PNA has no event stream; a Digest would need a controller)"
-                        )))
+                        return Err(Error::unsupported(
+                            Some(&label),
+                            "`log` (PNA has no event stream; a Digest would need a controller)",
+                        ))
                     }
                     Step::Set { field, .. } if field.field == Field::CtMark => {
-                        return Err(Error::Unsupported(format!("ct.mark in rule `{label}`")))
+                        return Err(Error::unsupported(
+                            Some(&label),
+                            "`set ct.mark`".to_string(),
+                        ))
                     }
                     Step::Set { field, .. } if field.inner => {
-                        return Err(Error::Unsupported(format!(
-                            "rewriting an inner field in rule `{label}`"
-                        )))
+                        return Err(Error::unsupported(Some(&label), "rewriting an inner field"))
                     }
                     Step::Mirror(port) if p.ports[*port as usize].number > 0xffff => {
-                        return Err(Error::Unsupported(format!(
-                            "mirror to port number above 65535 in rule `{label}`"
-                        )));
+                        return Err(Error::unsupported(
+                            Some(&label),
+                            "mirror to port number above 65535",
+                        ));
                     }
                     _ => {}
                 }
@@ -444,7 +515,10 @@ impl<'a> Emitter<'a> {
         }
         for t in &p.tables {
             if t.keys.is_empty() && !t.entries.is_empty() {
-                return Err(Error::Unsupported(format!("keyless table `{}`", t.name)));
+                return Err(Error::unsupported(
+                    None,
+                    format!("keyless table `{}`", t.name),
+                ));
             }
             let worst = t
                 .keys
@@ -513,8 +587,9 @@ impl<'a> Emitter<'a> {
                 Header::Icmpv4 => v("icmp"),
                 Header::Icmpv6 => v("icmpv6"),
                 Header::Vxlan | Header::Geneve if f.inner => {
-                    return Err(Error::Unsupported(
-                        "nested tunnels (inner vxlan/geneve)".into(),
+                    return Err(Error::unsupported(
+                        None,
+                        "nested tunnels (inner vxlan/geneve)",
                     ))
                 }
                 Header::Vxlan => v("vxlan"),
@@ -534,10 +609,10 @@ impl<'a> Emitter<'a> {
             }
             Field::MetaMark if !f.inner => return Ok(vec![]),
             Field::InPort | Field::MetaMark | Field::MetaLen => {
-                return Err(Error::Unsupported(format!("field {name}")))
+                return Err(Error::unsupported(None, format!("field {name}")))
             }
             Field::CtState | Field::CtMark | Field::CtDirection => {
-                return Err(Error::Unsupported(format!("conntrack field {name}")))
+                return Err(Error::unsupported(None, format!("conntrack field {name}")))
             }
             Field::EthSrc => vec![(v("eth"), format!("{}.src_addr", h("eth")))],
             Field::EthDst => vec![(v("eth"), format!("{}.dst_addr", h("eth")))],
@@ -601,7 +676,7 @@ impl<'a> Emitter<'a> {
                 (v("icmpv6"), format!("{}.code", h("icmpv6"))),
             ],
             Field::VxlanVni | Field::GeneveVni if f.inner => {
-                return Err(Error::Unsupported("nested tunnels (inner vni)".into()))
+                return Err(Error::unsupported(None, "nested tunnels (inner vni)"))
             }
             Field::VxlanVni => vec![(v("vxlan"), "hdr.vxlan.vni".into())],
             Field::GeneveVni => vec![(v("geneve"), "hdr.geneve.vni".into())],
@@ -1422,9 +1497,15 @@ impl<'a> Emitter<'a> {
                     }
                 })
                 .collect();
+            let p4 = self.p4_entries(t).map_or(0, |e| e.len());
+            let expanded = if p4 == t.entries.len() {
+                String::new()
+            } else {
+                format!(" ({p4} after range expansion)")
+            };
             let _ = writeln!(
                 s,
-                "  {} (IR table {}): keys [{}], {} entries, size {}",
+                "  {} (IR table {}): keys [{}], {} entries{expanded}, size {}",
                 c.name,
                 t.name,
                 kinds.join(", "),

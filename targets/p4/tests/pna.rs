@@ -134,7 +134,7 @@ fn log_and_conntrack_are_refused() {
     });
     assert!(matches!(
         emit(&p, &pna::Options::default()),
-        Err(pna::Error::Unsupported(_))
+        Err(pna::Error::Unsupported { .. })
     ));
 }
 

@@ -1,6 +1,6 @@
 //! `dpuc build`: compile a policy for a target and write its artifacts.
 
-use crate::compile::compile;
+use crate::compile::{compile, refuse};
 use crate::{HookArg, Target, EXIT_USAGE};
 use std::path::Path;
 
@@ -20,11 +20,19 @@ pub struct BuildFlags {
 
 /// Builds `file` for `target` into `out`; returns the exit status.
 pub fn run(file: &Path, target: Target, out: &Path, flags: &BuildFlags) -> u8 {
-    let (_, lowered) = match compile(file) {
+    let (sources, lowered) = match compile(file) {
         Ok(c) => c,
         Err(status) => return status,
     };
     let program = &lowered.program;
+    let valid = match dpuc_ir::validate(program) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: internal: the lowered program is invalid: {e}");
+            return 1;
+        }
+    };
+    let refused = |r: dpuc_ir::Refusal| refuse(&sources, &lowered, target, r);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let ir_json = match serde_json::to_string_pretty(program) {
         Ok(json) => json + "\n",
@@ -48,10 +56,7 @@ pub fn run(file: &Path, target: Target, out: &Path, flags: &BuildFlags) -> u8 {
                 test_clock: flags.test_clock,
                 hooks,
             };
-            let emitted = dpuc_ir::validate(program)
-                .map_err(|e| e.to_string())
-                .and_then(|valid| dpuc_ebpf::emit(&valid, &options).map_err(|e| e.to_string()));
-            match emitted {
+            match dpuc_ebpf::emit(&valid, &options) {
                 Ok(a) => {
                     let name = &program.name;
                     files.push((format!("{name}.bpf.o"), a.object));
@@ -76,60 +81,44 @@ pub fn run(file: &Path, target: Target, out: &Path, flags: &BuildFlags) -> u8 {
                     }
                     report
                 }
-                Err(e) => {
-                    eprintln!("error[{}]: {}: {e}", target.name(), file.display());
-                    return 1;
-                }
+                Err(e) => return refused(e.refusal()),
             }
         }
-        Target::Doca => {
-            let emitted = dpuc_ir::validate(program)
-                .map_err(|e| e.to_string())
-                .and_then(|valid| {
-                    dpuc_doca::emit(&valid, &dpuc_doca::Options::default())
-                        .map_err(|e| e.to_string())
-                });
-            match emitted {
-                Ok(a) => {
-                    files.push((format!("{}_doca.c", program.name), a.c.into_bytes()));
-                    files.push((format!("{}.doca.json", program.name), a.json.into_bytes()));
-                    a.report
-                }
-                Err(e) => {
-                    eprintln!("error[{}]: {}: {e}", target.name(), file.display());
-                    return 1;
-                }
+        Target::Doca => match dpuc_doca::emit(&valid, &dpuc_doca::Options::default()) {
+            Ok(a) => {
+                files.push((format!("{}_doca.c", program.name), a.c.into_bytes()));
+                files.push((format!("{}.doca.json", program.name), a.json.into_bytes()));
+                a.report
             }
-        }
+            Err(e) => return refused(e.refusal()),
+        },
         Target::P4Pna | Target::Pensando | Target::Bluefield => {
-            let emitted = dpuc_ir::validate(program)
-                .map_err(|e| e.to_string())
-                .and_then(|valid| match target {
-                    Target::Bluefield => {
-                        let options = dpuc_p4::bluefield::Options {
-                            const_entries: flags.const_entries,
-                            ..Default::default()
-                        };
-                        dpuc_p4::bluefield::emit(&valid, &options).map_err(|e| e.to_string())
-                    }
-                    _ => {
-                        let options = dpuc_p4::pna::Options {
-                            profile: if matches!(target, Target::Pensando) {
-                                "pensando-elba".into()
-                            } else {
-                                "pna".into()
-                            },
-                            const_entries: flags.const_entries,
-                            flavor: if flags.dpdk {
-                                dpuc_p4::pna::Flavor::Dpdk
-                            } else {
-                                dpuc_p4::pna::Flavor::Reference
-                            },
-                            ..Default::default()
-                        };
-                        dpuc_p4::pna::emit(&valid, &options).map_err(|e| e.to_string())
-                    }
-                });
+            let emitted = match target {
+                Target::Bluefield => {
+                    let options = dpuc_p4::bluefield::Options {
+                        const_entries: flags.const_entries,
+                        ..Default::default()
+                    };
+                    dpuc_p4::bluefield::emit(&valid, &options).map_err(|e| e.refusal())
+                }
+                _ => {
+                    let options = dpuc_p4::pna::Options {
+                        profile: if matches!(target, Target::Pensando) {
+                            "pensando-elba".into()
+                        } else {
+                            "pna".into()
+                        },
+                        const_entries: flags.const_entries,
+                        flavor: if flags.dpdk {
+                            dpuc_p4::pna::Flavor::Dpdk
+                        } else {
+                            dpuc_p4::pna::Flavor::Reference
+                        },
+                        ..Default::default()
+                    };
+                    dpuc_p4::pna::emit(&valid, &options).map_err(|e| e.refusal())
+                }
+            };
             match emitted {
                 Ok(a) => {
                     files.push((format!("{}.p4", program.name), a.p4.into_bytes()));
@@ -143,10 +132,7 @@ pub fn run(file: &Path, target: Target, out: &Path, flags: &BuildFlags) -> u8 {
                     ));
                     a.report
                 }
-                Err(e) => {
-                    eprintln!("error[{}]: {}: {e}", target.name(), file.display());
-                    return 1;
-                }
+                Err(r) => return refused(r),
             }
         }
     };

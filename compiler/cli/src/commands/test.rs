@@ -1,7 +1,7 @@
 //! `dpuc test`: run every inline test on each target; with `--target all`,
 //! also fail when two targets disagree.
 
-use crate::compile::compile;
+use crate::compile::{compile, refuse};
 use crate::Target;
 use dpuc_core::diag::{render, Diagnostic};
 use dpuc_core::span::{FileId, Span};
@@ -42,13 +42,8 @@ pub fn run(files: &[PathBuf], targets: &[Target]) -> u8 {
                         );
                         continue;
                     }
-                    Err(Skip::Refused(why)) => {
-                        println!("refused {} [ebpf]: {why}", file.display());
-                        // Asked for eBPF alone, a refusal fails; among all
-                        // targets it is the compile error our promise allows.
-                        if targets.len() == 1 {
-                            status = 1;
-                        }
+                    Err(Skip::Refused(r)) => {
+                        status = status.max(refused(file, &sources, &lowered, *t, r, targets));
                         continue;
                     }
                     Err(Skip::Broken(why)) => {
@@ -123,7 +118,7 @@ pub fn run(files: &[PathBuf], targets: &[Target]) -> u8 {
 /// Why the eBPF target did not run a file's tests.
 enum Skip {
     NoPrivilege(String),
-    Refused(String),
+    Refused(dpuc_ir::Refusal),
     Broken(String),
 }
 
@@ -135,9 +130,35 @@ fn ebpf_results(
     match Ebpf::for_program(program) {
         Ok(mut t) => Ok(run_suite(&mut t, program, suite)),
         Err(TestBuildError::NoPrivilege(e)) => Err(Skip::NoPrivilege(e.reason)),
-        Err(TestBuildError::Refused(e)) => Err(Skip::Refused(e.to_string())),
+        Err(TestBuildError::Refused(e)) => Err(Skip::Refused(e.refusal())),
         Err(e) => Err(Skip::Broken(e.to_string())),
     }
+}
+
+/// Reports a target's refusal of `file`. Asked for one target alone, the
+/// refusal is a compile error; among all targets it is a note (the compile
+/// error our promise allows) and the run goes on.
+fn refused(
+    file: &std::path::Path,
+    sources: &dpuc_core::span::SourceMap,
+    lowered: &dpuc_core::lower::Lowered,
+    target: Target,
+    r: dpuc_ir::Refusal,
+    targets: &[Target],
+) -> u8 {
+    if targets.len() == 1 {
+        return refuse(sources, lowered, target, r);
+    }
+    let d = dpuc_core::diag::refusal(&lowered.origins, &r);
+    println!(
+        "refused {} [{}]: {} ({}): {}",
+        file.display(),
+        target.name(),
+        d.message,
+        d.code,
+        d.primary.message
+    );
+    0
 }
 
 /// Counts (and prints) tests where two targets observed different things.

@@ -137,6 +137,8 @@ pub struct Conntrack {
     pub timeouts: [u64; 7],
     /// Zone key fields.
     pub zone: Vec<FieldRef>,
+    /// The `conntrack` block (`None` when only `ct.*` fields imply it).
+    pub span: Option<Span>,
 }
 
 /// The conntrack timeout names, in [`Conntrack::timeouts`] order.

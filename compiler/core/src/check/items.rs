@@ -219,6 +219,7 @@ impl Checker {
                 evict_oldest: false,
                 timeouts: hir::TIMEOUT_DEFAULTS,
                 zone: Vec::new(),
+                span: None,
             });
         }
         self.warn_unused(root);

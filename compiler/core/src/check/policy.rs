@@ -207,6 +207,7 @@ impl Checker {
             evict_oldest: false,
             timeouts: hir::TIMEOUT_DEFAULTS,
             zone: Vec::new(),
+            span: Some(c.span),
         };
         for s in &c.settings {
             match &s.kind {

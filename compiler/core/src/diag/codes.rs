@@ -45,6 +45,10 @@ pub const CODES: &[CodeInfo] = &[
     c("E0030", "comparison not allowed on this field"),
     // Lowering to the IR.
     c("E0100", "rule cannot be lowered"),
+    // Backends (a target refuses the program).
+    c("E0200", "target cannot express a construct"),
+    c("E0201", "construct does not fit the target"),
+    c("E0202", "target failed on a valid program"),
     // Test runs (`dpuc test`).
     c("T0001", "test expectation failed"),
     c("W0001", "rule can never match"),

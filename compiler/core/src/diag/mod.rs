@@ -5,9 +5,11 @@
 //! them into text (human or JSON).
 
 mod codes;
+mod refusal;
 pub mod render;
 
 pub use codes::{lookup, CodeInfo, CODES};
+pub use refusal::refusal;
 
 use crate::span::Span;
 use serde::Serialize;

@@ -3,8 +3,10 @@
 pub mod build;
 pub mod dnf;
 mod from_hir;
+mod origins;
 mod report;
 
+pub use origins::Origins;
 pub use report::report;
 
 use crate::check::hir;
@@ -20,6 +22,8 @@ pub struct Lowered {
     pub program: Program,
     /// The file's tests.
     pub suite: Suite,
+    /// Where its rules and items are in the sources.
+    pub origins: Origins,
 }
 
 /// Lowers a checked program named `name` (the file stem); `sources` gives
@@ -57,9 +61,11 @@ pub fn lower(
         )
         .label("please report this policy")]);
     }
+    let origins = Origins::of(program, &ir);
     Ok(Lowered {
         program: ir,
         suite: from_hir::suite(program),
+        origins,
     })
 }
 
