@@ -196,7 +196,8 @@ pub(crate) fn check_field(f: FieldRef) -> Result<(), pna::Error> {
         Ok(())
     } else {
         Err(pna::Error::unsupported(None, format!(
-            "matching on `{f}` (its name in the DOCA fixed parser's headers is not publicly documented)"
+            "matching on {} (its name in the DOCA fixed parser's headers is not publicly documented)",
+            crate::describe(f)
         )))
     }
 }

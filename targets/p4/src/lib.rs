@@ -6,11 +6,23 @@
 //! backend. Both check the program against a target [`Profile`].
 
 pub mod bluefield;
+pub mod lint;
 pub mod pna;
 mod profile;
 mod runtime;
 
 pub use profile::{Capacity, Profile};
+
+/// A field as a refusal names it: `` `tcp.dport` `` or "the presence of `vlan`".
+fn describe(f: dpuc_ir::FieldRef) -> String {
+    match f.field {
+        dpuc_ir::Field::Valid(h) => {
+            let inner = if f.inner { "inner." } else { "" };
+            format!("the presence of `{inner}{h}`")
+        }
+        _ => format!("`{f}`"),
+    }
+}
 
 /// An error's text without its `target NAME: ` prefix (a diagnostic names
 /// the target itself).

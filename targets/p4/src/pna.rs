@@ -163,6 +163,19 @@ impl Error {
     }
 }
 
+/// The trTCM (RFC 2698) parameters `[cir, cbs, pir, pbs]` that behave
+/// exactly as `kind`, if any. A single token bucket is a trTCM whose two
+/// buckets have its rate and burst: both start full, fill alike, and a green
+/// packet takes from both, so they stay equal; a packet is red exactly when
+/// the bucket lacks its tokens, and yellow never happens. srTCM has none.
+fn trtcm(kind: MeterKind) -> Option<[u64; 4]> {
+    match kind {
+        MeterKind::TrTcm { cir, cbs, pir, pbs } => Some([cir, cbs, pir, pbs]),
+        MeterKind::TokenBucket { rate, burst } => Some([rate, burst, rate, burst]),
+        MeterKind::SrTcm { .. } => None,
+    }
+}
+
 /// Largest number of P4 entries one IR table may expand to when `range`
 /// keys are rewritten as ternary prefixes (targets without native ranges).
 pub const MAX_EXPANDED_ENTRIES: usize = 65536;
@@ -414,20 +427,20 @@ impl<'a> Emitter<'a> {
                     m.name
                 )));
             }
-            match m.kind {
-                MeterKind::TrTcm { .. } => {}
-                MeterKind::TokenBucket { .. } => {
-                    return Err(Error::UnsupportedMeter {
-                        meter: m.name.clone(),
-                        kind: "a token bucket",
-                    })
-                }
-                MeterKind::SrTcm { .. } => {
-                    return Err(Error::UnsupportedMeter {
-                        meter: m.name.clone(),
-                        kind: "srTCM (RFC 2697)",
-                    })
-                }
+            let Some([cir, _, pir, _]) = trtcm(m.kind) else {
+                return Err(Error::UnsupportedMeter {
+                    meter: m.name.clone(),
+                    kind: "srTCM (RFC 2697)",
+                });
+            };
+            if m.unit == MeterUnit::Bytes && (cir % 8 != 0 || pir % 8 != 0) {
+                return Err(Error::unsupported(
+                    Some(&format!("meter {}", m.name)),
+                    format!(
+                        "byte meter `{}` at a rate not divisible by 8 bit/s (P4Runtime meters take bytes/s)",
+                        m.name
+                    ),
+                ));
             }
             if !m.per.is_empty() {
                 return Err(Error::unsupported(
@@ -514,12 +527,6 @@ impl<'a> Emitter<'a> {
             }
         }
         for t in &p.tables {
-            if t.keys.is_empty() && !t.entries.is_empty() {
-                return Err(Error::unsupported(
-                    None,
-                    format!("keyless table `{}`", t.name),
-                ));
-            }
             let worst = t
                 .keys
                 .iter()
@@ -609,10 +616,16 @@ impl<'a> Emitter<'a> {
             }
             Field::MetaMark if !f.inner => return Ok(vec![]),
             Field::InPort | Field::MetaMark | Field::MetaLen => {
-                return Err(Error::unsupported(None, format!("field {name}")))
+                return Err(Error::unsupported(
+                    None,
+                    format!("reading {} (PNA does not expose it)", crate::describe(f)),
+                ))
             }
             Field::CtState | Field::CtMark | Field::CtDirection => {
-                return Err(Error::unsupported(None, format!("conntrack field {name}")))
+                return Err(Error::unsupported(
+                    None,
+                    format!("reading {} (no connection tracker)", crate::describe(f)),
+                ))
             }
             Field::EthSrc => vec![(v("eth"), format!("{}.src_addr", h("eth")))],
             Field::EthDst => vec![(v("eth"), format!("{}.dst_addr", h("eth")))],
@@ -697,8 +710,24 @@ impl<'a> Emitter<'a> {
     /// prefix covers when the target has no native ranges (one IR entry
     /// becomes the product of its keys' covers, all at its priority; the
     /// covers are disjoint, so no two of them overlap).
+    /// A table's constant default action: for a keyless table, whose
+    /// entries all match every packet, the action of the highest-priority
+    /// entry (a P4 table without keys always runs its default action);
+    /// otherwise `no_match`.
+    fn default_action(&self, t: &Table) -> String {
+        match t.entries.iter().max_by_key(|e| e.priority) {
+            Some(top) if t.keys.is_empty() && top.rule.is_some() => self.entry_action(t, top.rule),
+            _ => "no_match".into(),
+        }
+    }
+
+    /// The P4 entries of `t` (none for a keyless table: see
+    /// [`Self::default_action`]).
     fn p4_entries(&self, t: &Table) -> Result<Vec<P4Entry>, Error> {
         let mut out: Vec<P4Entry> = Vec::new();
+        if t.keys.is_empty() {
+            return Ok(out);
+        }
         for e in &t.entries {
             let mut combos: Vec<Vec<Match>> = vec![Vec::new()];
             for (ki, m) in e.matches.iter().enumerate() {
@@ -1208,21 +1237,28 @@ impl<'a> Emitter<'a> {
             let t = &p.tables[c.table as usize];
             let _ = writeln!(s, "    @id(0x{:08x})", c.id);
             let _ = writeln!(s, "    table {} {{", c.name);
-            s.push_str("        key = {\n");
-            for (ki, k) in t.keys.iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "            {}: {};",
-                    self.key_expr(k.source),
-                    kind_name(p4_kind(t, ki, self.expand))
-                );
+            if !t.keys.is_empty() {
+                s.push_str("        key = {\n");
+                for (ki, k) in t.keys.iter().enumerate() {
+                    let _ = writeln!(
+                        s,
+                        "            {}: {};",
+                        self.key_expr(k.source),
+                        kind_name(p4_kind(t, ki, self.expand))
+                    );
+                }
+                s.push_str("        }\n");
             }
-            s.push_str("        }\n        actions = {\n");
+            s.push_str("        actions = {\n");
             for a in self.table_actions(t) {
                 let _ = writeln!(s, "            {a};");
             }
             s.push_str("            @defaultonly no_match;\n        }\n");
-            s.push_str("        const default_action = no_match();\n");
+            let _ = writeln!(
+                s,
+                "        const default_action = {}();",
+                self.default_action(t)
+            );
             let _ = writeln!(s, "        size = {};", self.table_size(t));
             let mut es = self.p4_entries(t)?;
             if self.o.const_entries && !es.is_empty() {
@@ -1346,7 +1382,11 @@ impl<'a> Emitter<'a> {
                 let _ = writeln!(s, "  action_refs {{\n    id: {}\n  }}", self.action_id(&a));
             }
             let _ = writeln!(s, "  action_refs {{\n    id: {NOACTION_ID}\n    annotations: \"@defaultonly\"\n    scope: DEFAULT_ONLY\n  }}");
-            let _ = writeln!(s, "  const_default_action_id: {NOACTION_ID}");
+            let _ = writeln!(
+                s,
+                "  const_default_action_id: {}",
+                self.action_id(&self.default_action(t))
+            );
             if self.o.const_entries {
                 s.push_str("  is_const_table: true\n");
             }
@@ -1453,7 +1493,7 @@ impl<'a> Emitter<'a> {
             }
         }
         for (i, m) in p.meters.iter().enumerate() {
-            if let MeterKind::TrTcm { cir, cbs, pir, pbs } = m.kind {
+            if let Some([cir, cbs, pir, pbs]) = trtcm(m.kind) {
                 // P4Runtime byte meters take bytes/s; the IR gives bits/s.
                 let (cir, pir) = match m.unit {
                     MeterUnit::Bytes => (cir / 8, pir / 8),
@@ -1560,7 +1600,7 @@ impl<'a> Emitter<'a> {
             );
         }
         if !p.meters.is_empty() {
-            self.notes.push("trTCM meters: PNA Meter, colour-blind execute; rates set through P4Runtime MeterEntry (byte meters: bits/s / 8)".into());
+            self.notes.push("trTCM meters: PNA Meter, colour-blind execute; rates set through P4Runtime MeterEntry (byte meters: bits/s / 8); a token bucket is a trTCM with CIR = PIR and CBS = PBS".into());
         }
         if p.rules
             .iter()

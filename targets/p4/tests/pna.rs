@@ -4,54 +4,19 @@ mod common;
 
 use common::*;
 use dpuc_ir::*;
-use dpuc_p4::{is_legal_ident, pna, P4_KEYWORDS};
-use std::collections::BTreeMap;
+use dpuc_p4::{is_legal_ident, pna};
 
 fn emit(p: &Program, o: &pna::Options) -> Result<dpuc_p4::Artifact, pna::Error> {
     let v = validate(p).expect("test program must validate");
     pna::emit(&v, o)
 }
 
-/// Structural checks on emitted P4: declared tables applied exactly once,
-/// actions referenced, identifiers legal, no duplicate declarations.
+/// The shared structural checks plus PNA's package.
 fn check_structure(p4: &str) {
-    let mut tables = Vec::new();
-    let mut actions = Vec::new();
-    for line in p4.lines() {
-        let t = line.trim_start();
-        if let Some(rest) = t.strip_prefix("table ") {
-            tables.push(rest.trim_end_matches(" {").to_string());
-        }
-        if let Some(idx) = t.find("action ") {
-            let rest = &t[idx + 7..];
-            if let Some(name) = rest.split('(').next() {
-                if t.starts_with("@id") || t.starts_with("action") {
-                    actions.push(name.to_string());
-                }
-            }
-        }
-    }
-    let mut seen = BTreeMap::new();
-    for n in tables.iter().chain(actions.iter()) {
-        assert!(is_legal_ident(n), "illegal identifier {n}");
-        assert!(!P4_KEYWORDS.contains(&n.as_str()));
-        *seen.entry(n.clone()).or_insert(0) += 1;
-    }
-    for (n, c) in &seen {
-        assert_eq!(*c, 1, "{n} declared {c} times");
-    }
-    for t in &tables {
-        let applies = p4.matches(&format!("{t}.apply()")).count();
-        assert_eq!(applies, 1, "table {t} applied {applies} times");
-    }
-    for a in &actions {
-        let refs = p4.matches(&format!("{a};")).count() + p4.matches(&format!("{a}:")).count();
-        assert!(refs >= 1, "action {a} never referenced");
-    }
+    assert_eq!(dpuc_p4::lint::problems(p4), Vec::<String>::new(), "{p4}");
     assert!(
         p4.contains("PNA_NIC(main_parser(), pre_control(), main_control(), main_deparser()) main;")
     );
-    check_syntax(p4);
 }
 
 #[test]
@@ -106,23 +71,30 @@ fn reject_is_refused() {
 }
 
 #[test]
-fn srtcm_and_token_bucket_are_refused() {
-    for kind in [
-        MeterKind::SrTcm {
-            cir: 1,
-            cbs: 1,
-            ebs: 1,
-        },
-        MeterKind::TokenBucket { rate: 1, burst: 1 },
-    ] {
-        let mut p = kitchen_sink();
-        p.meters[0].kind = kind;
-        let e = emit(&p, &pna::Options::default()).expect_err("refused");
-        assert!(
-            matches!(e, pna::Error::UnsupportedMeter { ref meter, .. } if meter == "web"),
-            "{e}"
-        );
-    }
+fn srtcm_and_inexact_byte_rates_are_refused_and_a_token_bucket_is_a_trtcm() {
+    let mut p = kitchen_sink();
+    p.meters[0].kind = MeterKind::SrTcm {
+        cir: 8,
+        cbs: 1,
+        ebs: 1,
+    };
+    let e = emit(&p, &pna::Options::default()).expect_err("refused");
+    assert!(
+        matches!(e, pna::Error::UnsupportedMeter { ref meter, .. } if meter == "web"),
+        "{e}"
+    );
+    p.meters[0].kind = MeterKind::TokenBucket { rate: 12, burst: 3 };
+    let e = emit(&p, &pna::Options::default()).expect_err("refused");
+    assert!(e.to_string().contains("not divisible by 8"), "{e}");
+    p.meters[0].kind = MeterKind::TokenBucket { rate: 16, burst: 3 };
+    let a = emit(&p, &pna::Options::default()).expect("a token bucket is a trTCM");
+    assert!(
+        a.entries.contains(r#""cburst": "3","#)
+            && a.entries.contains(r#""pburst": "3""#)
+            && a.entries.matches(r#"ir": "2""#).count() == 2,
+        "{}",
+        a.entries
+    );
 }
 
 #[test]
