@@ -2,7 +2,7 @@
 //! the kernel with BPF_PROG_TEST_RUN) against the software interpreter on
 //! the same frames, in the same process.
 
-use crate::compile::compile;
+use crate::compile::{compile, refuse};
 use crate::EXIT_USAGE;
 use dpuc_runtime::exec::Machine;
 use dpuc_runtime::pcap;
@@ -23,11 +23,11 @@ pub struct BenchArgs<'a> {
 
 /// Runs the benchmark; returns the exit status.
 pub fn run(a: &BenchArgs) -> u8 {
-    let (_, lowered) = match compile(a.file) {
+    let (sources, lowered) = match compile(a.file) {
         Ok(c) => c,
         Err(s) => return s,
     };
-    let program = lowered.program;
+    let program = lowered.program.clone();
     let frames = match std::fs::read(a.pcap)
         .map_err(|e| e.to_string())
         .and_then(|b| pcap::read(&b).map_err(|e| e.to_string()))
@@ -56,10 +56,7 @@ pub fn run(a: &BenchArgs) -> u8 {
     };
     let artifact = match dpuc_ebpf::emit(&valid, &options) {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("error[ebpf]: {}: {e}", a.file.display());
-            return 1;
-        }
+        Err(e) => return refuse(&sources, &lowered, crate::Target::Ebpf, e.refusal()),
     };
     if let Err(e) = dpuc_runtime::ebpf::bpf_available() {
         println!("skipped: no BPF privilege ({})", e.reason);

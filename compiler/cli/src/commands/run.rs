@@ -1,6 +1,6 @@
 //! `dpuc run`: classify a packet capture with the software pipeline.
 
-use crate::compile::compile;
+use crate::compile::{compile, refuse};
 use crate::EXIT_USAGE;
 use dpuc_runtime::exec::{Machine, Verdict};
 use dpuc_runtime::pcap;
@@ -26,11 +26,11 @@ pub struct RunArgs<'a> {
 
 /// Runs every frame of the capture through the policy; returns the exit status.
 pub fn run(a: &RunArgs) -> u8 {
-    let (_, lowered) = match compile(a.file) {
+    let (sources, lowered) = match compile(a.file) {
         Ok(c) => c,
         Err(s) => return s,
     };
-    let program = lowered.program;
+    let program = lowered.program.clone();
     let port = match a.port {
         Some(name) => match program.ports.iter().find(|p| p.name == name) {
             Some(p) => p.number,
@@ -65,7 +65,8 @@ pub fn run(a: &RunArgs) -> u8 {
     // The capture's clock starts at its first frame.
     let t0 = frames.first().map_or(0, |f| f.ts_ns);
     if a.ebpf {
-        return ebpf(a, &program, &mut machine, &frames, port, t0);
+        let refused = |r| refuse(&sources, &lowered, crate::Target::Ebpf, r);
+        return ebpf(a, &program, &refused, &frames, port, t0);
     }
     let (mut passed, mut dropped) = (0usize, 0usize);
     let mut out_frames = Vec::new();
@@ -128,7 +129,7 @@ pub fn run(a: &RunArgs) -> u8 {
 fn ebpf(
     a: &RunArgs,
     program: &dpuc_ir::Program,
-    machine: &mut Machine,
+    refused: &dyn Fn(dpuc_ir::Refusal) -> u8,
     frames: &[pcap::Frame],
     port: u32,
     t0: u64,
@@ -144,12 +145,12 @@ fn ebpf(
             println!("skipped: no BPF privilege ({})", e.reason);
             return 1;
         }
+        Err(dpuc_runtime::ebpf::TestBuildError::Refused(e)) => return refused(e.refusal()),
         Err(e) => {
             eprintln!("error[ebpf]: {}: {e}", a.file.display());
             return 1;
         }
     };
-    let _ = machine;
     let mut sw = match Software::new(program.clone()) {
         Ok(s) => s,
         Err(e) => {
