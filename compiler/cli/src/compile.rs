@@ -36,11 +36,19 @@ pub fn compile(path: &Path) -> Result<(SourceMap, Lowered), u8> {
 
 /// Prints a backend's refusal as a diagnostic on the rule or declaration
 /// it is about; returns the exit status of a failed build.
-pub fn refuse(sources: &SourceMap, lowered: &Lowered, target: Target, mut r: Refusal) -> u8 {
-    // The backend knows its family (`p4-pna`); the user chose the target.
-    r.target = target.name().to_string();
-    print_diags(sources, &[dpuc_core::diag::refusal(&lowered.origins, &r)]);
+pub fn refuse(sources: &SourceMap, lowered: &Lowered, target: Target, r: Refusal) -> u8 {
+    print_diags(sources, &[refusal(lowered, target, r)]);
     1
+}
+
+/// The diagnostic for a refusal by `target`.
+pub fn refusal(lowered: &Lowered, target: Target, r: Refusal) -> Diagnostic {
+    // The backend knows its family (`p4-pna`); the user chose the target.
+    let r = Refusal {
+        target: target.name().to_string(),
+        ..r
+    };
+    dpuc_core::diag::refusal(&lowered.origins, &r)
 }
 
 fn print_diags(sources: &SourceMap, diags: &[Diagnostic]) {

@@ -223,7 +223,8 @@ pub enum TestTarget {
     Ebpf,
     /// DOCA Flow, run on the DOCA simulator.
     Doca,
-    /// Every target that can execute here: sw, ebpf and doca.
+    /// Every target: sw, ebpf and doca run the tests; the P4 targets
+    /// (p4-pna, pensando, bluefield) only compile here.
     All,
 }
 
@@ -304,7 +305,14 @@ fn main() -> ExitCode {
                 TestTarget::Sw => vec![Target::Sw],
                 TestTarget::Ebpf => vec![Target::Ebpf],
                 TestTarget::Doca => vec![Target::Doca],
-                TestTarget::All => vec![Target::Sw, Target::Ebpf, Target::Doca],
+                TestTarget::All => vec![
+                    Target::Sw,
+                    Target::Ebpf,
+                    Target::Doca,
+                    Target::P4Pna,
+                    Target::Pensando,
+                    Target::Bluefield,
+                ],
             };
             commands::test::run(&files, &targets)
         }

@@ -351,3 +351,23 @@ fn test_on_ebpf_runs_in_the_kernel_or_says_skipped() {
     );
     assert_eq!(all.status.code(), Some(0), "{text}");
 }
+
+#[test]
+fn test_all_compiles_the_p4_targets_and_notes_their_refusals() {
+    let out = dpuc(&[
+        "test",
+        "--target",
+        "all",
+        &repo("tests/conformance/sets.dpl"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("built  ") && text.contains("[p4-pna]: no executor here, tests not run"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[bluefield]: target bluefield cannot express rule `p.blocked_src` (E0200)"),
+        "{text}"
+    );
+}

@@ -404,7 +404,7 @@ impl<'a> Emitter<'a> {
         if p.conntrack.is_some() {
             return Err(Error::unsupported(
                 Some("conntrack"),
-                "conntrack (a faithful PNA add_on_miss state machine is not implemented)",
+                "connection tracking (PNA tables cannot keep per-connection state that the data plane updates, which §5 needs)",
             ));
         }
         for f in &self.fields {

@@ -93,32 +93,7 @@ pub fn run(file: &Path, target: Target, out: &Path, flags: &BuildFlags) -> u8 {
             Err(e) => return refused(e.refusal()),
         },
         Target::P4Pna | Target::Pensando | Target::Bluefield => {
-            let emitted = match target {
-                Target::Bluefield => {
-                    let options = dpuc_p4::bluefield::Options {
-                        const_entries: flags.const_entries,
-                        ..Default::default()
-                    };
-                    dpuc_p4::bluefield::emit(&valid, &options).map_err(|e| e.refusal())
-                }
-                _ => {
-                    let options = dpuc_p4::pna::Options {
-                        profile: if matches!(target, Target::Pensando) {
-                            "pensando-elba".into()
-                        } else {
-                            "pna".into()
-                        },
-                        const_entries: flags.const_entries,
-                        flavor: if flags.dpdk {
-                            dpuc_p4::pna::Flavor::Dpdk
-                        } else {
-                            dpuc_p4::pna::Flavor::Reference
-                        },
-                        ..Default::default()
-                    };
-                    dpuc_p4::pna::emit(&valid, &options).map_err(|e| e.refusal())
-                }
-            };
+            let emitted = emit_p4(&valid, target, flags.dpdk, flags.const_entries);
             match emitted {
                 Ok(a) => {
                     files.push((format!("{}.p4", program.name), a.p4.into_bytes()));
@@ -156,4 +131,35 @@ pub fn run(file: &Path, target: Target, out: &Path, flags: &BuildFlags) -> u8 {
         eprintln!("wrote {}", path.display());
     }
     0
+}
+
+/// Emits P4 for one of the P4 targets (`p4-pna`, `pensando`, `bluefield`).
+pub fn emit_p4(
+    valid: &dpuc_ir::Valid,
+    target: Target,
+    dpdk: bool,
+    const_entries: bool,
+) -> Result<dpuc_p4::Artifact, dpuc_ir::Refusal> {
+    if matches!(target, Target::Bluefield) {
+        let options = dpuc_p4::bluefield::Options {
+            const_entries,
+            ..Default::default()
+        };
+        return dpuc_p4::bluefield::emit(valid, &options).map_err(|e| e.refusal());
+    }
+    let options = dpuc_p4::pna::Options {
+        profile: if matches!(target, Target::Pensando) {
+            "pensando-elba".into()
+        } else {
+            "pna".into()
+        },
+        const_entries,
+        flavor: if dpdk {
+            dpuc_p4::pna::Flavor::Dpdk
+        } else {
+            dpuc_p4::pna::Flavor::Reference
+        },
+        ..Default::default()
+    };
+    dpuc_p4::pna::emit(valid, &options).map_err(|e| e.refusal())
 }

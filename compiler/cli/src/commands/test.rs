@@ -67,13 +67,26 @@ pub fn run(files: &[PathBuf], targets: &[Target]) -> u8 {
                         continue;
                     }
                 },
-                // P4 targets compile but do not execute on this machine.
+                // P4 targets compile but do not execute on this machine:
+                // say whether they accept the program, run nothing.
                 Target::P4Pna | Target::Pensando | Target::Bluefield => {
-                    println!(
-                        "skipped {} [{}]: no executor for this target here",
-                        file.display(),
-                        t.name()
-                    );
+                    let built = dpuc_ir::validate(program)
+                        .map_err(|e| e.to_string())
+                        .map(|valid| super::build::emit_p4(&valid, *t, false, false));
+                    match built {
+                        Ok(Ok(_)) => println!(
+                            "built  {} [{}]: no executor here, tests not run",
+                            file.display(),
+                            t.name()
+                        ),
+                        Ok(Err(r)) => {
+                            status = status.max(refused(file, &sources, &lowered, *t, r, targets))
+                        }
+                        Err(e) => {
+                            eprintln!("error [{}]: {}: {e}", t.name(), file.display());
+                            status = 1;
+                        }
+                    }
                     continue;
                 }
             };
@@ -149,7 +162,7 @@ fn refused(
     if targets.len() == 1 {
         return refuse(sources, lowered, target, r);
     }
-    let d = dpuc_core::diag::refusal(&lowered.origins, &r);
+    let d = crate::compile::refusal(lowered, target, r);
     println!(
         "refused {} [{}]: {} ({}): {}",
         file.display(),
