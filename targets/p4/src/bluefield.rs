@@ -56,104 +56,34 @@ impl Default for Options {
     }
 }
 
-/// Why the BlueField backend refuses a program.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    /// `Options::profile` names no built-in profile.
-    #[error("target bluefield: unknown profile `{0}`")]
-    UnknownProfile(String),
-    /// A rule rejects; the DOCA target cannot synthesize a TCP RST / ICMP error.
-    #[error("target bluefield: rule `{rule}` uses `reject`, which the DOCA target cannot synthesize; use `drop`")]
-    Reject {
-        /// The rule.
-        rule: String,
-    },
-    /// A construct the backend does not lower.
-    #[error("target bluefield: {}{what} is not supported", rule.as_ref().map(|r| format!("rule `{r}`: ")).unwrap_or_default())]
-    Unsupported {
-        /// The rule (`policy.rule`) that uses it, when one does.
-        rule: Option<String>,
-        /// The construct and why.
-        what: String,
-    },
-    /// A table does not fit the profile.
-    #[error("target bluefield ({profile}): table `{table}` needs {needed} {kind} entries but the profile holds {capacity}")]
-    Capacity {
-        /// Profile name.
-        profile: String,
-        /// The table.
-        table: String,
-        /// Its most expensive match kind.
-        kind: &'static str,
-        /// Entries needed (after range expansion).
-        needed: u64,
-        /// Profile capacity.
-        capacity: u64,
-    },
-    /// Unfolding the DAG would apply too many tables.
-    #[error("target bluefield: the control flow unfolds into more than {0} table applications")]
-    TooManyApplications(usize),
-    /// Range keys expand to too many ternary entries.
-    #[error("target bluefield: table `{table}` expands to more than {limit} entries when its ranges become ternary prefixes")]
-    RangeExpansion {
-        /// The table.
-        table: String,
-        /// The bound.
-        limit: usize,
-    },
+/// Why the BlueField backend refuses a program: a reason of the lowering it
+/// shares with PNA ([`pna::Error`]), shown as `target bluefield`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error(pub pna::Error);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.0.to_string();
+        let rest = text.strip_prefix("target pna").unwrap_or(&text);
+        write!(f, "target bluefield{rest}")
+    }
 }
+
+impl std::error::Error for Error {}
 
 impl From<pna::Error> for Error {
     fn from(e: pna::Error) -> Self {
-        match e {
-            pna::Error::UnknownProfile(p) => Error::UnknownProfile(p),
-            pna::Error::Reject { rule } => Error::Reject { rule },
-            pna::Error::UnsupportedMeter { meter, kind } => Error::Unsupported {
-                rule: Some(format!("meter {meter}")),
-                what: kind.to_string(),
-            },
-            pna::Error::Unsupported { rule, what } => Error::Unsupported { rule, what },
-            pna::Error::Capacity {
-                profile,
-                table,
-                kind,
-                needed,
-                capacity,
-            } => Error::Capacity {
-                profile,
-                table,
-                kind,
-                needed,
-                capacity,
-            },
-            pna::Error::TooManyApplications(n) => Error::TooManyApplications(n),
-            pna::Error::RangeExpansion { table, limit } => Error::RangeExpansion { table, limit },
-        }
+        Error(e)
     }
 }
 
 impl Error {
     /// This error as a [`dpuc_ir::Refusal`], for the driver to place on the source.
     pub fn refusal(&self) -> dpuc_ir::Refusal {
-        use dpuc_ir::{Refusal, RefusalKind::*, Subject};
-        let (subject, kind) = match self {
-            Error::UnknownProfile(_) => (Subject::Program, Internal),
-            Error::Reject { rule } => (Refusal::subject_of(rule), Unsupported),
-            Error::Unsupported { rule, .. } => (
-                rule.as_deref()
-                    .map_or(Subject::Program, Refusal::subject_of),
-                Unsupported,
-            ),
-            Error::Capacity { table, .. } | Error::RangeExpansion { table, .. } => {
-                (Subject::Table(table.clone()), Capacity)
-            }
-            Error::TooManyApplications(_) => (Subject::Program, Capacity),
-        };
-        let message = match self {
-            Error::Unsupported { what, .. } => format!("{what} is not supported"),
-            e => crate::without_target(&e.to_string()).to_string(),
-        };
-        Refusal::unsupported("bluefield", subject, message).kind(kind)
+        dpuc_ir::Refusal {
+            target: "bluefield".into(),
+            ..self.0.refusal()
+        }
     }
 }
 

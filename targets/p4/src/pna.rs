@@ -73,8 +73,8 @@ pub enum Error {
     /// `Options::profile` names no built-in profile.
     #[error("target pna: unknown profile `{0}`")]
     UnknownProfile(String),
-    /// A rule rejects; PNA has no way to send a TCP RST / ICMP error.
-    #[error("target pna: rule `{rule}` uses `reject`, which PNA cannot synthesize; use `drop`")]
+    /// A rule rejects; the P4 targets have no way to send a TCP RST / ICMP error.
+    #[error("target pna: rule `{rule}` uses `reject`, which the target cannot synthesize (no TCP reset or ICMP error); use `drop`")]
     Reject {
         /// The rule.
         rule: String,
