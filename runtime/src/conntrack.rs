@@ -56,14 +56,22 @@ pub struct Config {
     pub timeouts: Timeouts,
 }
 
+/// A TCP connection's state in the simplified nf_conntrack machine of §5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tcp {
+pub enum Tcp {
+    /// A SYN went the original way.
     SynSent,
+    /// The SYN-ACK came back.
     SynRecv,
+    /// The handshake completed.
     Established,
+    /// The original side sent a FIN.
     FinWait,
+    /// The reply side sent a FIN.
     CloseWait,
+    /// Both sides sent a FIN.
     LastAck,
+    /// The last FIN was acknowledged.
     TimeWait,
 }
 
@@ -91,6 +99,24 @@ pub struct Lookup {
     pub new_flow: Option<Tuple>,
     /// The connection the packet belongs to.
     conn: Option<Tuple>,
+}
+
+/// A live connection as one packet finds it, read without advancing
+/// anything: what a target that mirrors the table in hardware (DOCA Flow
+/// CT) installs for that packet's direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peek {
+    /// The packet's direction.
+    pub direction: Direction,
+    /// Whether the connection has seen a reply.
+    pub replied: bool,
+    /// The TCP state (`None` for UDP and ICMP echo).
+    pub tcp: Option<Tcp>,
+    /// `ct.mark`.
+    pub mark: u32,
+    /// Whether a packet going this way without SYN, FIN or RST changes
+    /// nothing but the connection's timer.
+    pub plain_is_noop: bool,
 }
 
 /// The table is full and may not evict.
@@ -199,30 +225,12 @@ impl Tracker {
         if ip.frag == Frag::Later {
             return verdict(CtState::Untracked);
         }
-        let tuple = |sport, dport| Tuple {
-            zone: zone.clone(),
-            proto: ip.proto,
-            src: ip.src,
-            dst: ip.dst,
-            sport,
-            dport,
-        };
-        let (t, flags) = match layer.l4 {
-            Some(L4::Tcp {
-                sport,
-                dport,
-                flags,
-            }) => (tuple(sport, dport), flags),
-            Some(L4::Udp { sport, dport }) => (tuple(sport, dport), 0),
-            Some(L4::Icmp { v6, ty, id, .. }) => {
-                let (req, rep) = if v6 { (128, 129) } else { (8, 0) };
-                if ty == req || ty == rep {
-                    (tuple(id, id), ty)
-                } else {
-                    return self.related(frame, layer, zone, now);
-                }
+        let (t, flags) = match keyed(layer, zone.clone()) {
+            Some(k) => k,
+            None if matches!(layer.l4, Some(L4::Icmp { .. })) => {
+                return self.related(frame, layer, zone, now)
             }
-            _ => return verdict(CtState::Untracked),
+            None => return verdict(CtState::Untracked),
         };
         let Some((orig, dir)) = self.find(&t, now) else {
             let new = match ip.proto {
@@ -305,6 +313,33 @@ impl Tracker {
             new_flow: None,
             conn: Some(orig),
         }
+    }
+
+    /// The live connection a TCP, UDP or ICMP echo packet belongs to, as
+    /// [`Tracker::lookup`] would find it, without advancing or removing
+    /// anything.
+    pub fn peek(&self, layer: &Layer, zone: Vec<u128>, now: u64) -> Option<Peek> {
+        let (t, _) = keyed(layer, zone)?;
+        let (orig, direction) = if self.conns.contains_key(&t) {
+            (t, Direction::Original)
+        } else {
+            (self.replies.get(&t)?.clone(), Direction::Reply)
+        };
+        let c = self.conns.get(&orig).filter(|c| self.live(c, now))?;
+        let reply_ok = direction == Direction::Original || c.replied;
+        let plain_is_noop = reply_ok
+            && [0, TCP_ACK].iter().all(|&flags| {
+                let mut after = c.clone();
+                let tcp = advance(&mut after, direction, flags);
+                tcp == c.tcp && after.fin_orig == c.fin_orig && after.fin_reply == c.fin_reply
+            });
+        Some(Peek {
+            direction,
+            replied: c.replied,
+            tcp: c.tcp,
+            mark: c.mark,
+            plain_is_noop,
+        })
     }
 
     /// ICMP errors: `related` when the quoted packet belongs to a connection.
@@ -403,6 +438,36 @@ impl Tracker {
     /// Live connections at `now`.
     pub fn count(&self, now: u64) -> u64 {
         self.conns.values().filter(|c| self.live(c, now)).count() as u64
+    }
+}
+
+/// The tuple of a packet that is tracked by its own tuple (TCP, UDP, ICMP
+/// echo), and its TCP flags or ICMP type; `None` for anything else.
+fn keyed(layer: &Layer, zone: Vec<u128>) -> Option<(Tuple, u8)> {
+    if layer.malformed.is_some_and(|m| m != Malformed::L2) {
+        return None;
+    }
+    let ip = layer.ip.filter(|ip| ip.frag != Frag::Later)?;
+    let tuple = |sport, dport| Tuple {
+        zone,
+        proto: ip.proto,
+        src: ip.src,
+        dst: ip.dst,
+        sport,
+        dport,
+    };
+    match layer.l4? {
+        L4::Tcp {
+            sport,
+            dport,
+            flags,
+        } => Some((tuple(sport, dport), flags)),
+        L4::Udp { sport, dport } => Some((tuple(sport, dport), 0)),
+        L4::Icmp { v6, ty, id, .. } => {
+            let (req, rep) = if v6 { (128, 129) } else { (8, 0) };
+            (ty == req || ty == rep).then(|| (tuple(id, id), ty))
+        }
+        L4::Sctp { .. } => None,
     }
 }
 

@@ -90,6 +90,7 @@ struct doca_flow_header_udp {
 struct doca_flow_header_icmp {
 	uint8_t type;
 	uint8_t code;
+	doca_be16_t ident;
 };
 
 /* doca_flow.h */
@@ -209,9 +210,36 @@ enum doca_flow_fwd_type {
 	DOCA_FLOW_FWD_CHANGEABLE = 100,
 };
 
+enum doca_rss_type {
+	DOCA_FLOW_RSS_IPV4 = (1 << 0),
+	DOCA_FLOW_RSS_IPV6 = (1 << 1),
+	DOCA_FLOW_RSS_UDP = (1 << 2),
+	DOCA_FLOW_RSS_TCP = (1 << 3),
+};
+
+enum doca_flow_rss_hash_function {
+	DOCA_FLOW_RSS_HASH_FUNCTION_TOEPLITZ,
+	DOCA_FLOW_RSS_HASH_FUNCTION_SYMMETRIC_TOEPLITZ,
+};
+
+struct doca_flow_resource_rss_cfg {
+	uint32_t outer_flags;
+	uint32_t inner_flags;
+	uint16_t *queues_array;
+	int nr_queues;
+	enum doca_flow_rss_hash_function rss_hash_func;
+};
+
 struct doca_flow_fwd {
 	enum doca_flow_fwd_type type;
 	union {
+		struct {
+			enum doca_flow_resource_type rss_type;
+			union {
+				struct doca_flow_resource_rss_cfg rss;
+				uint32_t shared_rss_id;
+			};
+		};
 		struct {
 			uint16_t port_id;
 		};
@@ -277,6 +305,7 @@ struct doca_flow_monitor {
 			uint32_t shared_counter_id;
 		} shared_counter;
 	};
+	uint32_t aging_sec;
 };
 
 struct doca_flow_resource_query {
@@ -358,6 +387,7 @@ doca_error_t doca_flow_entries_process(struct doca_flow_port *port,
 				       uint64_t timeout,
 				       uint32_t max_processed_entries);
 enum doca_flow_entry_status doca_flow_pipe_entry_get_status(struct doca_flow_pipe_entry *entry);
+doca_error_t doca_flow_pipe_remove_entry(uint16_t pipe_queue, uint32_t flags, struct doca_flow_pipe_entry *entry);
 doca_error_t doca_flow_resource_query_entry(struct doca_flow_pipe_entry *entry, struct doca_flow_resource_query *data);
 doca_error_t doca_flow_get_target(enum doca_flow_target_type type, struct doca_flow_target **target);
 doca_error_t doca_flow_port_shared_resource_set_cfg(struct doca_flow_port *port,
@@ -375,5 +405,117 @@ doca_error_t doca_flow_port_shared_resources_query(struct doca_flow_port *port,
 						   uint32_t *res_array,
 						   struct doca_flow_resource_query *data_array,
 						   uint32_t array_len);
+
+/* doca_flow_ct.h */
+struct doca_flow_ct_cfg;
+
+struct doca_flow_ct_meta {
+	struct doca_flow_meta flow;
+	doca_be32_t mark;
+};
+
+struct doca_flow_ct_actions {
+	enum doca_flow_resource_type resource_type;
+	union {
+		uint32_t action_handle;
+		struct {
+			uint8_t action_idx;
+			struct doca_flow_ct_meta meta;
+			struct doca_flow_header_l4_port l4_port;
+		} data;
+	};
+};
+
+struct doca_flow_ct_match4 {
+	struct doca_flow_header_l4_port l4_port;
+	doca_be32_t src_ip;
+	doca_be32_t dst_ip;
+	doca_be32_t metadata;
+	uint8_t next_proto;
+};
+
+struct doca_flow_ct_match6 {
+	struct doca_flow_header_l4_port l4_port;
+	doca_be32_t src_ip[4];
+	doca_be32_t dst_ip[4];
+	doca_be32_t metadata;
+	uint8_t next_proto;
+};
+
+struct doca_flow_ct_match {
+	union {
+		struct doca_flow_ct_match4 ipv4;
+		struct doca_flow_ct_match6 ipv6;
+	};
+};
+
+enum doca_flow_ct_entry_flags {
+	DOCA_FLOW_CT_ENTRY_FLAGS_NO_WAIT = (1 << 0),
+	DOCA_FLOW_CT_ENTRY_FLAGS_DIR_ORIGIN = (1 << 1),
+	DOCA_FLOW_CT_ENTRY_FLAGS_DIR_REPLY = (1 << 2),
+	DOCA_FLOW_CT_ENTRY_FLAGS_IPV6_ORIGIN = (1 << 3),
+	DOCA_FLOW_CT_ENTRY_FLAGS_IPV6_REPLY = (1 << 4),
+	DOCA_FLOW_CT_ENTRY_FLAGS_ALLOC_ON_MISS = (1 << 9),
+};
+
+doca_error_t doca_flow_ct_cfg_create(struct doca_flow_ct_cfg **cfg);
+doca_error_t doca_flow_ct_cfg_destroy(struct doca_flow_ct_cfg *cfg);
+doca_error_t doca_flow_ct_cfg_set_queues(struct doca_flow_ct_cfg *cfg, uint32_t n_queues);
+doca_error_t doca_flow_ct_cfg_set_ctrl_queues(struct doca_flow_ct_cfg *cfg, uint32_t n_ctrl_queues);
+doca_error_t doca_flow_ct_cfg_set_connections(struct doca_flow_ct_cfg *cfg,
+					      uint32_t n_ipv4,
+					      uint32_t n_ipv6,
+					      uint32_t n_total);
+doca_error_t doca_flow_ct_cfg_set_max_connections_per_zone(struct doca_flow_ct_cfg *cfg,
+							   uint32_t max_connections_per_zone);
+doca_error_t doca_flow_ct_cfg_set_direction(struct doca_flow_ct_cfg *cfg,
+					    bool direction,
+					    bool match_inner,
+					    struct doca_flow_meta *zone_match_mask,
+					    struct doca_flow_ct_meta *meta_modify_mask);
+doca_error_t doca_flow_ct_init(const struct doca_flow_ct_cfg *cfg);
+void doca_flow_ct_destroy(void);
+doca_error_t doca_flow_ct_entries_process(struct doca_flow_port *port,
+					  uint16_t pipe_queue,
+					  uint32_t min_room,
+					  uint32_t max_processed_entries,
+					  uint32_t *queue_room);
+doca_error_t doca_flow_ct_entry_prepare(uint16_t queue,
+					struct doca_flow_pipe *pipe,
+					uint32_t flags,
+					struct doca_flow_ct_match *match_origin,
+					uint32_t hash_origin,
+					struct doca_flow_ct_match *match_reply,
+					uint32_t hash_reply,
+					struct doca_flow_pipe_entry **entry,
+					bool *conn_found);
+doca_error_t doca_flow_ct_entry_prepare_rollback(uint16_t queue,
+						 struct doca_flow_pipe *pipe,
+						 struct doca_flow_pipe_entry *entry);
+doca_error_t doca_flow_ct_add_entry(uint16_t queue,
+				    struct doca_flow_pipe *pipe,
+				    uint32_t flags,
+				    struct doca_flow_ct_match *match_origin,
+				    struct doca_flow_ct_match *match_reply,
+				    const struct doca_flow_ct_actions *actions_origin,
+				    const struct doca_flow_ct_actions *actions_reply,
+				    uint32_t fwd_handle_origin,
+				    uint32_t fwd_handle_reply,
+				    uint32_t timeout_s,
+				    void *usr_ctx,
+				    struct doca_flow_pipe_entry *entry);
+doca_error_t doca_flow_ct_update_entry(uint16_t queue,
+				       struct doca_flow_pipe *pipe,
+				       uint32_t flags,
+				       struct doca_flow_pipe_entry *entry,
+				       const struct doca_flow_ct_actions *actions_origin,
+				       const struct doca_flow_ct_actions *actions_reply,
+				       uint32_t fwd_handle_origin,
+				       uint32_t fwd_handle_reply,
+				       uint32_t timeout_s);
+doca_error_t doca_flow_ct_rm_entry(uint16_t queue,
+				   struct doca_flow_pipe *pipe,
+				   uint32_t flags,
+				   struct doca_flow_pipe_entry *entry);
 
 #endif /* DPUC_DOCA_FLOW_DECLS_H */

@@ -2,7 +2,7 @@
 //! cannot index out of bounds or loop: every reference is in range and
 //! every pipe forwards only to pipes created before it.
 
-use dpuc_doca::model::{DocaField, Fwd, Pipe, PipeType, Pipes, SharedMeter};
+use dpuc_doca::model::{CtTable, DocaField, Fwd, Pipe, PipeType, Pipes, SharedMeter};
 use dpuc_ir::{prefix_mask, MeterKind, MeterUnit, Program};
 
 /// Most `meta.u32` words a model may use.
@@ -24,15 +24,76 @@ pub fn check(pipes: &Pipes, program: &Program) -> Result<usize, String> {
         }
         check_pipe(i, p, pipes, program).map_err(at)?;
     }
+    check_ct(pipes)?;
     root.ok_or_else(|| "no root pipe".to_string())
 }
 
-fn check_fwd(i: usize, f: Fwd) -> Result<(), String> {
+/// The tracker's part of the model: its pipes, words and classes.
+fn check_ct(pipes: &Pipes) -> Result<(), String> {
+    let tables: Vec<(usize, CtTable)> = pipes
+        .pipes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.table.map(|t| (i, t)))
+        .collect();
+    let Some(ct) = &pipes.ct else {
+        if tables.is_empty() && pipes.metadata.mark_word.is_none() {
+            return Ok(());
+        }
+        return Err("connection tables without a tracker".into());
+    };
+    let table_of = |id: u32| pipes.pipes.get(id as usize).and_then(|p| p.table);
+    if table_of(ct.pipe) != Some(CtTable::Conn) || pipes.pipes[ct.pipe as usize].ty != PipeType::Ct
+    {
+        return Err(format!("tracker: pipe {} is not the CT pipe", ct.pipe));
+    }
+    for &e in &ct.echo_pipes {
+        if table_of(e) != Some(CtTable::IcmpEcho) {
+            return Err(format!("tracker: pipe {e} is not an echo pipe"));
+        }
+    }
+    if tables.len() != 1 + ct.echo_pipes.len() {
+        return Err("tracker: connection tables the tracker does not name".into());
+    }
+    let words = [Some(ct.words.state), Some(ct.words.mark), ct.words.zone];
+    for w in words.into_iter().flatten() {
+        if w >= MAX_META_WORDS {
+            return Err(format!(
+                "tracker: meta.u32[{w}] is beyond {MAX_META_WORDS} words"
+            ));
+        }
+    }
+    if pipes
+        .metadata
+        .mark_word
+        .is_some_and(|w| w >= MAX_META_WORDS)
+    {
+        return Err("meta.mark is beyond the metadata words".into());
+    }
+    for (i, c) in ct.classes.iter().enumerate() {
+        if !matches!(c.fwd, Fwd::Drop | Fwd::Kernel | Fwd::Port(0..=0xffff)) {
+            return Err(format!("tracker: class {i} delivers to {:?}", c.fwd));
+        }
+    }
+    Ok(())
+}
+
+fn check_fwd(i: usize, f: Fwd, pipes: &Pipes) -> Result<(), String> {
     match f {
         Fwd::Pipe(t) if t as usize >= i => {
             Err(format!("forwards to pipe {t}, not created before it"))
         }
         Fwd::Port(p) if p > 0xffff => Err(format!("forwards to port {p}, over 16 bits")),
+        Fwd::Software(c)
+            if pipes
+                .ct
+                .as_ref()
+                .is_none_or(|ct| c as usize >= ct.classes.len()) =>
+        {
+            Err(format!(
+                "sends to manager class {c}, which the model does not have"
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -55,12 +116,21 @@ fn check_field(f: DocaField, value: u128, mask: u128) -> Result<(), String> {
 }
 
 fn check_pipe(i: usize, p: &Pipe, pipes: &Pipes, program: &Program) -> Result<(), String> {
-    if let Some(f) = p.fwd_miss {
-        check_fwd(i, f)?;
+    for f in [p.fwd_miss, p.fwd].into_iter().flatten() {
+        check_fwd(i, f, pipes)?;
+    }
+    if p.table.is_some() != p.fwd.is_some() || (p.table.is_some() && !p.entries.is_empty()) {
+        return Err("a connection table has a pipe forward and no installed entries".into());
+    }
+    if p.ty == PipeType::Ct && p.table != Some(CtTable::Conn) {
+        return Err("a CT pipe must be the connection table".into());
+    }
+    for w in &p.write_fields {
+        check_field(w.field, 0, w.mask)?;
     }
     for (k, e) in p.entries.iter().enumerate() {
         let at = |what: String| format!("entry {k}: {what}");
-        check_fwd(i, e.fwd).map_err(at)?;
+        check_fwd(i, e.fwd, pipes).map_err(at)?;
         for m in &e.matches {
             check_field(m.field, m.value, m.mask).map_err(at)?;
             if !p.match_fields.contains(&m.field) {
@@ -99,7 +169,7 @@ fn check_pipe(i: usize, p: &Pipe, pipes: &Pipes, program: &Program) -> Result<()
                     return Err(at("an LPM mask must be a prefix".into()));
                 }
             }
-            PipeType::Basic => {
+            PipeType::Basic | PipeType::Ct => {
                 for m in &e.matches {
                     let bits = m.field.bytes() * 8;
                     if m.mask != prefix_mask(bits, bits) {

@@ -37,6 +37,7 @@ pub struct Headers {
     tcp_flags: u8,
     icmp_type: u8,
     icmp_code: u8,
+    icmp_ident: u16,
 }
 
 /// `enum doca_flow_l3_meta` value of an L3 type.
@@ -88,6 +89,7 @@ impl Headers {
             tcp_flags: 0,
             icmp_type: 0,
             icmp_code: 0,
+            icmp_ident: 0,
         };
         let l: &Layer = &parsed.outer;
         if l.malformed == Some(Malformed::L2) {
@@ -128,9 +130,9 @@ impl Headers {
                 h.l4 = L4::Udp;
                 (h.sport, h.dport) = (sport, dport);
             }
-            Some(packet::L4::Icmp { ty, code, .. }) => {
+            Some(packet::L4::Icmp { ty, code, id, .. }) => {
                 h.l4 = L4::Icmp;
-                (h.icmp_type, h.icmp_code) = (ty, code);
+                (h.icmp_type, h.icmp_code, h.icmp_ident) = (ty, code, id);
             }
             // DOCA Flow's parser has no SCTP type: the L4 type is NONE.
             Some(packet::L4::Sctp { .. }) | None => {}
@@ -173,6 +175,7 @@ impl Headers {
             UdpDst => when(self.l4 == L4::Udp, self.dport.into()),
             IcmpType => when(self.l4 == L4::Icmp, self.icmp_type.into()),
             IcmpCode => when(self.l4 == L4::Icmp, self.icmp_code.into()),
+            IcmpIdent => when(self.l4 == L4::Icmp, self.icmp_ident.into()),
         }
     }
 
@@ -196,6 +199,20 @@ impl Headers {
             DocaField::Ip4DscpEcn if ip4 => self.ip_tc = merge(self.ip_tc.into()) as u8,
             DocaField::Ip6Tc if ip6 => self.ip_tc = merge(self.ip_tc.into()) as u8,
             _ => {}
+        }
+    }
+
+    /// `meta.u32[w]` (0 beyond the words the model uses).
+    pub fn word(&self, w: u32) -> u32 {
+        self.meta.get(w as usize).copied().unwrap_or(0)
+    }
+
+    /// `meta.mark`: in `meta.u32[w]` when the model says so, else
+    /// `meta.pkt_meta`.
+    pub fn mark(&self, word: Option<u32>) -> u32 {
+        match word {
+            Some(w) => self.word(w),
+            None => self.pkt_meta,
         }
     }
 

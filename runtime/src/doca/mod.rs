@@ -13,15 +13,20 @@
 //!   and per-entry counter count it, and it goes to `fwd`; on a miss it
 //!   goes to `fwd_miss` (dropped when the pipe has none).
 //! * Packet members come from the runtime parser ([`crate::packet`]).
+//! * A program that tracks has a CT pipe and ICMP echo pipes whose
+//!   entries the connection manager keeps, and exit pipes that send it
+//!   packets ([`Fwd::Software`]); the `ct` module simulates both and checks the
+//!   pipes' view of every packet against §5's tracker.
 
 mod check;
+mod ct;
 mod headers;
 #[cfg(test)]
 mod tests;
 
 use crate::meter::MeterState;
 use crate::testing::{Observation, Target};
-use dpuc_doca::model::{Fwd, Pipe, PipeEntry, PipeType, Pipes, L3, L4};
+use dpuc_doca::model::{ct_bits, DocaField, Fwd, Pipe, PipeEntry, PipeType, Pipes, L3, L4};
 use dpuc_ir::test::{Color, ExpectVerdict};
 use dpuc_ir::{CounterId, MeterKind, MeterUnit, Pipeline, Program, RuleId};
 use headers::Headers;
@@ -59,6 +64,8 @@ pub struct Doca {
     counters: Vec<(u64, u64)>,
     /// Per-entry counters summed by rule: (packets, bytes).
     rule_hits: Vec<(u64, u64)>,
+    /// The tracker, when the program tracks.
+    ct: Option<ct::CtSim>,
 }
 
 impl Doca {
@@ -78,22 +85,38 @@ impl Doca {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let words = pipes.ct.iter().flat_map(|c| {
+            [Some(c.words.state), Some(c.words.mark), c.words.zone]
+                .into_iter()
+                .flatten()
+                .map(DocaField::MetaU32)
+        });
         let meta_words = pipes
             .pipes
             .iter()
-            .flat_map(|p| p.entries.iter())
-            .flat_map(|e| {
-                e.matches
+            .flat_map(|p| {
+                p.entries
                     .iter()
-                    .map(|m| m.field)
-                    .chain(e.writes.iter().map(|w| w.field))
+                    .flat_map(|e| {
+                        e.matches
+                            .iter()
+                            .map(|m| m.field)
+                            .chain(e.writes.iter().map(|w| w.field))
+                    })
+                    .chain(p.write_fields.iter().map(|w| w.field))
             })
+            .chain(words)
+            .chain(pipes.metadata.mark_word.map(DocaField::MetaU32))
             .filter_map(|f| match f {
-                dpuc_doca::model::DocaField::MetaU32(w) => Some(w as usize + 1),
+                DocaField::MetaU32(w) => Some(w as usize + 1),
                 _ => None,
             })
             .max()
             .unwrap_or(0);
+        let ct = match &pipes.ct {
+            Some(model) => Some(ct::CtSim::new(model, program)?),
+            None => None,
+        };
         let port_numbers: Vec<u32> = program.ports.iter().map(|p| p.number).collect();
         let lines = match &program.pipeline {
             Pipeline::Single { .. } => Vec::new(),
@@ -119,6 +142,7 @@ impl Doca {
             lines,
             meta_words,
             meters,
+            ct,
         })
     }
 
@@ -136,17 +160,18 @@ impl Doca {
         &self.pipes
     }
 
-    /// Runs one frame through the pipes: where it went, the deciding rule
-    /// and the last meter colour, and its members after rewrites.
+    /// Runs one parsed frame through the pipes: where it went, the
+    /// deciding rule and the last meter colour, and its members after
+    /// rewrites. `before` is what the tracker found for it.
     fn walk(
         &mut self,
-        frame: &[u8],
+        parsed: &crate::packet::Parsed,
+        len: u64,
         port: u16,
         now_ns: u64,
-    ) -> (Fwd, Option<RuleId>, Option<Color>, Headers) {
-        let parsed = crate::packet::parse(frame);
-        let mut h = Headers::new(&parsed, port, self.meta_words);
-        let len = frame.len() as u64;
+        before: Option<&ct::Before>,
+    ) -> Result<(Fwd, Option<RuleId>, Option<Color>, Headers), String> {
+        let mut h = Headers::new(parsed, port, self.meta_words);
         let mut at = self.root;
         let mut color = None;
         // Every pipe forwards only to earlier pipes (checked), so the walk
@@ -155,22 +180,46 @@ impl Doca {
             let Some(pipe) = self.pipes.pipes.get(at) else {
                 break;
             };
-            let (fwd, by) = match select(pipe, &h) {
-                Some(k) => {
-                    let e = &pipe.entries[k];
-                    let (fwd, by) = (e.fwd, e.verdict_rule);
-                    let e = e.clone();
-                    color = self.hit(&e, &mut h, now_ns, len).or(color);
-                    (fwd, by)
+            let (fwd, by) = if let Some(table) = pipe.table {
+                // A connection table: its entries are the manager's.
+                let hit = match (&self.ct, before) {
+                    (Some(c), Some(b)) => c.table_hit(table, b, &h)?,
+                    _ => None,
+                };
+                match (hit, self.pipes.ct.as_ref()) {
+                    (Some((bits, mark)), Some(m)) => {
+                        h.write(
+                            DocaField::MetaU32(m.words.state),
+                            u128::from(bits),
+                            u128::from(ct_bits::CONN),
+                        );
+                        h.write(
+                            DocaField::MetaU32(m.words.mark),
+                            u128::from(mark),
+                            0xffff_ffff,
+                        );
+                        (pipe.fwd.unwrap_or(Fwd::Drop), None)
+                    }
+                    _ => (pipe.fwd_miss.unwrap_or(Fwd::Drop), None),
                 }
-                None => (pipe.fwd_miss.unwrap_or(Fwd::Drop), None),
+            } else {
+                match select(pipe, &h) {
+                    Some(k) => {
+                        let e = &pipe.entries[k];
+                        let (fwd, by) = (e.fwd, e.verdict_rule);
+                        let e = e.clone();
+                        color = self.hit(&e, &mut h, now_ns, len).or(color);
+                        (fwd, by)
+                    }
+                    None => (pipe.fwd_miss.unwrap_or(Fwd::Drop), None),
+                }
             };
             match fwd {
                 Fwd::Pipe(next) => at = next as usize,
-                end => return (end, by, color, h),
+                end => return Ok((end, by, color, h)),
             }
         }
-        (Fwd::Drop, None, color, h)
+        Ok((Fwd::Drop, None, color, h))
     }
 
     /// Applies a hit entry: writes, meter, counters. Returns the colour
@@ -217,7 +266,7 @@ fn select(pipe: &Pipe, h: &Headers) -> Option<usize> {
             .all(|m| h.get(m.field) & m.mask == m.value & m.mask)
     });
     match pipe.ty {
-        PipeType::Basic => matching.map(|(k, _)| k).next(),
+        PipeType::Basic | PipeType::Ct => matching.map(|(k, _)| k).next(),
         // Lowest priority value; among equals the first added.
         PipeType::Acl | PipeType::Control => matching
             .min_by_key(|(k, e)| (e.priority, *k))
@@ -241,6 +290,9 @@ impl Target for Doca {
         self.counters.iter_mut().for_each(|c| *c = (0, 0));
         self.rule_hits.iter_mut().for_each(|c| *c = (0, 0));
         self.meters.iter_mut().for_each(|m| m.state = None);
+        if let Some(c) = &mut self.ct {
+            c.reset();
+        }
         Ok(())
     }
 
@@ -255,7 +307,21 @@ impl Target for Doca {
                 mark: 0,
             });
         };
-        let (fwd, rule, color, h) = self.walk(frame, port16, now_ns);
+        let parsed = crate::packet::parse(frame);
+        let before = self
+            .ct
+            .as_mut()
+            .map(|c| c.before(frame, &parsed.outer, port, now_ns));
+        let (fwd, rule, color, h) =
+            self.walk(&parsed, frame.len() as u64, port16, now_ns, before.as_ref())?;
+        let (fwd, rule) = match (&mut self.ct, &before) {
+            (Some(c), Some(b)) => {
+                let out = c.finish(fwd, b, &h, &parsed.outer, now_ns)?;
+                // A packet the full table refused is dropped by no rule.
+                (out.fwd, if out.full { None } else { rule })
+            }
+            _ => (fwd, rule),
+        };
         let accept_to = self
             .lines
             .iter()
@@ -273,13 +339,18 @@ impl Target for Doca {
                 }
             },
             Fwd::Drop | Fwd::Pipe(_) => ExpectVerdict::Drop,
+            Fwd::Software(c) => {
+                return Err(format!(
+                    "sent to the connection manager (class {c}) without a tracker"
+                ))
+            }
         };
         Ok(Observation {
             verdict,
             rule,
             color,
             dscp: h.dscp(),
-            mark: h.pkt_meta,
+            mark: h.mark(self.pipes.metadata.mark_word),
         })
     }
 
@@ -297,8 +368,7 @@ impl Target for Doca {
             .ok_or_else(|| format!("no rule {rule}"))
     }
 
-    fn conntrack_count(&mut self, _now_ns: u64) -> Result<u64, String> {
-        // The backend refuses conntrack, so no program here tracks.
-        Ok(0)
+    fn conntrack_count(&mut self, now_ns: u64) -> Result<u64, String> {
+        Ok(self.ct.as_ref().map_or(0, |c| c.count(now_ns)))
     }
 }

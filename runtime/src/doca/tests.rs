@@ -41,6 +41,8 @@ fn pipe(id: u32, ty: PipeType, fields: &[DocaField], miss: Option<Fwd>) -> Pipe 
         write_fields: vec![],
         monitor: Monitor::default(),
         fwd_miss: miss,
+        fwd: None,
+        table: None,
         entries: vec![],
     }
 }
@@ -79,6 +81,7 @@ fn model(mut pipes: Vec<Pipe>, meters: Vec<SharedMeter>) -> Pipes {
         shared_meters: meters,
         counter_ids: vec![],
         pipes,
+        ct: None,
     }
 }
 
@@ -268,4 +271,154 @@ fn odd_frames_get_a_verdict() {
             .verdict,
         ExpectVerdict::Drop
     );
+}
+
+/// Lowers DPL `src` (no `use` of other files).
+fn lower_dpl(src: &str) -> Program {
+    let mut sources = dpuc_core::span::SourceMap::new();
+    let root = sources.add("ct.dpl", src.to_string());
+    let checked = dpuc_core::check::check(&mut sources, root, &mut NoLoader);
+    let ast = checked.program.expect("checks");
+    dpuc_core::lower::lower(&ast, &sources, "ct")
+        .map_err(|_| "lowering failed")
+        .expect("lowers")
+        .program
+}
+
+/// Ethernet / IPv4 `src` → `dst` / UDP `sport` → `dport`.
+fn udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    f.extend([0x08, 0x00]);
+    f.extend([0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]);
+    f.extend(src);
+    f.extend(dst);
+    f.extend(sport.to_be_bytes());
+    f.extend(dport.to_be_bytes());
+    f.extend([0, 8, 0, 0]);
+    f
+}
+
+const TRACKED: &str = "
+port a = 0;
+port b = 1;
+conntrack { max_entries 2; timeout udp 5s; timeout udp_stream 50s; }
+policy from_a { rule closed: udp.dport == 54 => drop; default accept; }
+policy from_b { rule est: ct.state == established => accept; default drop; }
+pipeline { a -> b via from_a; b -> a via from_b; }
+";
+
+const S: u64 = 1_000_000_000;
+const IN: [u8; 4] = [10, 0, 0, 1];
+const OUT: [u8; 4] = [192, 0, 2, 9];
+
+#[test]
+fn commit_on_accept_through_the_connection_manager() {
+    let p = lower_dpl(TRACKED);
+    let mut d = Doca::for_program(&p).unwrap_or_else(|e| panic!("{e}"));
+    let ct = d.pipes().ct.clone().expect("a tracker");
+    assert_eq!(ct.max_entries, 2);
+    let est = p.rule_id("from_b", "est");
+    let closed = p.rule_id("from_a", "closed");
+    let send = |d: &mut Doca, f: Vec<u8>, port: u32, t: u64| {
+        let o = d.send(&f, port, t).unwrap_or_else(|e| panic!("{e}"));
+        (o.verdict, o.rule)
+    };
+    // A dropped new packet leaves no connection: its reply is not established.
+    let v = send(&mut d, udp(IN, OUT, 1, 54), 0, 0);
+    assert_eq!(v, (ExpectVerdict::Drop, closed));
+    assert_eq!(d.conntrack_count(0), Ok(0));
+    assert_eq!(
+        send(&mut d, udp(OUT, IN, 54, 1), 1, 0),
+        (ExpectVerdict::Drop, None)
+    );
+    // An accepted one is committed by the manager, both directions.
+    assert_eq!(
+        send(&mut d, udp(IN, OUT, 1, 53), 0, 0),
+        (ExpectVerdict::Accept, None)
+    );
+    assert_eq!(d.conntrack_count(0), Ok(1));
+    assert_eq!(
+        send(&mut d, udp(OUT, IN, 53, 1), 1, 0),
+        (ExpectVerdict::Accept, est)
+    );
+    // The table holds two: a third new connection is dropped by no rule.
+    assert_eq!(
+        send(&mut d, udp(IN, OUT, 2, 53), 0, 0),
+        (ExpectVerdict::Accept, None)
+    );
+    assert_eq!(
+        send(&mut d, udp(IN, OUT, 3, 53), 0, 0),
+        (ExpectVerdict::Drop, None)
+    );
+    assert_eq!(d.conntrack_count(0), Ok(2));
+    d.reset().expect("reset");
+    assert_eq!(d.conntrack_count(0), Ok(0));
+}
+
+#[test]
+fn connections_age_out_with_their_state_timeout() {
+    let p = lower_dpl(TRACKED);
+    let mut d = Doca::for_program(&p).unwrap_or_else(|e| panic!("{e}"));
+    let t = d.pipes().ct.as_ref().expect("a tracker").timeouts_s;
+    assert_eq!((t.udp, t.udp_stream), (5, 50));
+    let verdict = |d: &mut Doca, f: Vec<u8>, port: u32, at: u64| {
+        d.send(&f, port, at)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .verdict
+    };
+    // One way only: the udp timeout (5 s) from the last packet.
+    assert_eq!(
+        verdict(&mut d, udp(IN, OUT, 1, 53), 0, 0),
+        ExpectVerdict::Accept
+    );
+    assert_eq!(
+        verdict(&mut d, udp(IN, OUT, 1, 53), 0, 4 * S),
+        ExpectVerdict::Accept
+    );
+    assert_eq!(
+        verdict(&mut d, udp(OUT, IN, 53, 1), 1, 9 * S - 1),
+        ExpectVerdict::Accept
+    );
+    // Both ways seen: udp_stream (50 s).
+    assert_eq!(
+        verdict(&mut d, udp(OUT, IN, 53, 1), 1, 58 * S),
+        ExpectVerdict::Accept
+    );
+    assert_eq!(d.conntrack_count(108 * S), Ok(0));
+    assert_eq!(
+        verdict(&mut d, udp(OUT, IN, 53, 1), 1, 108 * S),
+        ExpectVerdict::Drop
+    );
+    // After 5 s idle one way, the entry behaves as absent.
+    assert_eq!(
+        verdict(&mut d, udp(IN, OUT, 7, 53), 0, 200 * S),
+        ExpectVerdict::Accept
+    );
+    assert_eq!(
+        verdict(&mut d, udp(OUT, IN, 53, 7), 1, 205 * S),
+        ExpectVerdict::Drop
+    );
+}
+
+#[test]
+fn a_new_connection_that_skips_the_manager_is_a_model_error() {
+    let p = lower_dpl(TRACKED);
+    let valid = dpuc_ir::validate(&p).expect("valid");
+    let mut pipes = dpuc_doca::emit(&valid, &dpuc_doca::Options::default())
+        .expect("emits")
+        .pipes;
+    // Break the exits: accepted new connections go straight to the port.
+    let word = DocaField::MetaU32(pipes.ct.as_ref().expect("a tracker").words.state);
+    for pipe in &mut pipes.pipes {
+        pipe.entries.retain(|e| {
+            !e.matches
+                .iter()
+                .any(|m| m.field == word && m.mask & u128::from(ct_bits::NEW_FLOW) != 0)
+        });
+    }
+    let mut d = Doca::new(pipes, &p).expect("still a well-formed model");
+    let e = d
+        .send(&udp(IN, OUT, 1, 53), 0, 0)
+        .expect_err("the simulator must notice the missed commit");
+    assert!(e.contains("connection manager"), "{e}");
 }

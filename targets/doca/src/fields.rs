@@ -8,8 +8,8 @@
 //! constant keys match drops them, and only fields of present headers are
 //! matched by the hardware.
 
-use crate::model::{DocaField, L3, L4};
-use dpuc_ir::{Field, FieldRef, Header};
+use crate::model::{ct_bits, CtWords, DocaField, L3, L4};
+use dpuc_ir::{CtState, Field, FieldRef, Header};
 
 /// A packet variant: the root pipe's steering outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,11 +40,32 @@ impl Variant {
     }
 }
 
+/// Where the program's metadata lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The member holding `meta.mark`.
+    pub mark: DocaField,
+    /// The tracker's words, when the program tracks.
+    pub ct: Option<CtWords>,
+}
+
+/// `ct.state` of packets without an IP header (non-IP: untracked;
+/// a malformed IP header: invalid), or with an IP header and no L4 header
+/// the parser knows (other protocols, later fragments: untracked; a
+/// truncated TCP/UDP/ICMP header: invalid). The device cannot tell which.
+pub const UNTRACKED_OR_INVALID: &[u128] = &[CtState::Invalid as u128, CtState::Untracked as u128];
+
+/// Bit offset of `ct.direction` in the connection word.
+const REPLY_SHIFT: u32 = ct_bits::REPLY.trailing_zeros();
+
 /// Where a field's value comes from in one variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     /// A constant (presence bits, fields of absent headers).
     Const(u128),
+    /// One of these values, and the device cannot tell which: an entry
+    /// must match all of them or none.
+    OneOf(&'static [u128]),
     /// Bits `shift..shift + width` of a match member.
     Hw {
         /// The member.
@@ -81,9 +102,6 @@ pub fn supported(f: FieldRef) -> Result<(), &'static str> {
         Field::IpFrag => Err(
             "DOCA Flow's parser tells only whether a packet is a fragment, not first from later",
         ),
-        Field::CtState | Field::CtMark | Field::CtDirection => {
-            Err("conntrack (DOCA Flow CT, doca_flow_ct_*) is not implemented by this backend")
-        }
         _ => Ok(()),
     }
 }
@@ -113,7 +131,7 @@ pub fn needs_l4(f: Field) -> bool {
 }
 
 /// The source of outer field `f` in variant `v` (`f` must be [`supported`]).
-pub fn source(f: Field, v: Variant) -> Source {
+pub fn source(f: Field, v: Variant, layout: &Layout) -> Source {
     use Field::*;
     let bit = |b: bool| Source::Const(u128::from(b));
     let ip4 = v.l3 == L3::Ip4;
@@ -148,7 +166,7 @@ pub fn source(f: Field, v: Variant) -> Source {
             Header::Sctp | Header::Vxlan | Header::Geneve => bit(false),
         },
         InPort => hw(DocaField::PortId, 0, 16),
-        MetaMark => hw(DocaField::PktMeta, 0, 32),
+        MetaMark => hw(layout.mark, 0, 32),
         EthSrc => hw(DocaField::EthSrc, 0, 48),
         EthDst => hw(DocaField::EthDst, 0, 48),
         EthType => hw(DocaField::EthType, 0, 16),
@@ -180,9 +198,24 @@ pub fn source(f: Field, v: Variant) -> Source {
         L4Dport => when(udp, hw(DocaField::UdpDst, 0, 16)),
         IcmpType => when(icmp, hw(DocaField::IcmpType, 0, 8)),
         IcmpCode => when(icmp, hw(DocaField::IcmpCode, 0, 8)),
-        // Refused by `supported`; reading as absent keeps this total.
-        MetaLen | IpFrag | VxlanVni | GeneveVni | CtState | CtMark | CtDirection => {
-            Source::Const(0)
+        // The tracker's words: the connection tables (TCP, UDP, ICMP echo)
+        // and the state pipes write them; other packets are untracked or
+        // invalid, original, with the mark rules gave them.
+        CtState | CtDirection | CtMark => {
+            let Some(w) = layout.ct else {
+                // No tracker: nothing reads ct.* (reading one makes one).
+                return Source::Const(0);
+            };
+            let tracked = (ip4 || ip6) && (tcp || udp || icmp);
+            match f {
+                CtMark => hw(DocaField::MetaU32(w.mark), 0, 32),
+                CtDirection if tracked => hw(DocaField::MetaU32(w.state), REPLY_SHIFT, 1),
+                CtDirection => Source::Const(0),
+                _ if tracked => hw(DocaField::MetaU32(w.state), ct_bits::STATE_SHIFT, 3),
+                _ => Source::OneOf(UNTRACKED_OR_INVALID),
+            }
         }
+        // Refused by `supported`; reading as absent keeps this total.
+        MetaLen | IpFrag | VxlanVni | GeneveVni => Source::Const(0),
     }
 }

@@ -5,11 +5,15 @@
 //! (outer L3 and L4 type), ACL pipes for rule tables, LPM / BASIC / ACL
 //! pipes for set lookups that write hit bits into `meta.u32`, BASIC pipes
 //! for named counters (shared counters), rewrites and meters (shared
-//! meters) followed by CONTROL pipes on `parser_meta.meter_color`. The
-//! pipes are serialized as `NAME.doca.json` and printed as a C file for
-//! the DOCA 3.3 API that installs them.
+//! meters) followed by CONTROL pipes on `parser_meta.meter_color`, and,
+//! for programs that track connections, a DOCA Flow CT pipe, ICMP echo
+//! pipes, state pipes that compute `ct.state`, and exit pipes that hand
+//! packets to the connection manager (`src/ct.rs`). The pipes are
+//! serialized as `NAME.doca.json` and printed as a C file for the DOCA
+//! 3.3 API that installs them.
 
 mod c;
+mod ct;
 mod error;
 mod fields;
 mod lower;
@@ -121,6 +125,33 @@ fn report(pipes: &Pipes, notes: &[String]) -> String {
                 (_, Some(p), Some(b)) => format!(" pir {p} pbs {b}"),
                 _ => String::new(),
             }
+        );
+    }
+    if let Some(ct) = &pipes.ct {
+        let t = &ct.timeouts_s;
+        let _ = writeln!(
+            r,
+            "conntrack: CT pipe {}, ICMP echo pipes {:?}; max_entries {}; zone {}",
+            ct.pipe,
+            ct.echo_pipes,
+            ct.max_entries,
+            ct.zone.as_deref().unwrap_or("none")
+        );
+        let _ = writeln!(
+            r,
+            "conntrack timeouts (s): tcp_handshake {} tcp_established {} tcp_closing {} udp {} udp_stream {} icmp {}",
+            t.tcp_handshake, t.tcp_established, t.tcp_closing, t.udp, t.udp_stream, t.icmp
+        );
+        let _ = writeln!(
+            r,
+            "conntrack words: connection bits meta.u32[{}], ct.mark meta.u32[{}]{}; {} connection manager classes (meta.pkt_meta, then RSS)",
+            ct.words.state,
+            ct.words.mark,
+            ct.words
+                .zone
+                .map(|z| format!(", zone meta.u32[{z}]"))
+                .unwrap_or_default(),
+            ct.classes.len()
         );
     }
     for n in notes {

@@ -4,7 +4,8 @@
 //! identical pipes are shared. Pipes are pushed after the pipes they
 //! forward to, so creating them in order never references a missing pipe.
 
-use crate::fields::{self, Source, Variant};
+use crate::ct;
+use crate::fields::{self, Layout, Source, Variant};
 use crate::model::*;
 use crate::{Error, Options};
 use dpuc_ir::prefix::range_to_prefixes;
@@ -54,25 +55,51 @@ pub struct Lowered {
 /// Lowers a program (already checked by [`check`]).
 pub fn lower(p: &Program, o: &Options) -> Result<Lowered, Error> {
     check(p)?;
+    let hit_words = p.hits.div_ceil(32);
+    let plan = ct::plan(p, hit_words)?;
+    let layout = Layout {
+        mark: plan
+            .as_ref()
+            .map_or(DocaField::PktMeta, |c| DocaField::MetaU32(c.mark_word)),
+        ct: plan.as_ref().map(|c| c.words),
+    };
     let mut l = Lower {
         p,
         o,
+        layout,
+        ct: plan.clone(),
         pipes: Vec::new(),
         dedupe: BTreeMap::new(),
         memo: BTreeMap::new(),
+        exits: BTreeMap::new(),
+        classes: Vec::new(),
         notes: Vec::new(),
     };
-    let (split_l3, split_l4) = splits(p);
+    // The tracker's state pipes and the rule tables' folding both work
+    // per L3 and L4 type.
+    let (split_l3, split_l4) = if plan.is_some() {
+        (true, true)
+    } else {
+        splits(p)
+    };
     let variants = variants(split_l3, split_l4);
-    let hit_words = p.hits.div_ceil(32);
     let mut root_entries = Vec::new();
-    let clear: Vec<Write> = (0..hit_words)
+    let mut clear: Vec<Write> = (0..hit_words)
         .map(|w| Write {
             field: DocaField::MetaU32(w),
             value: 0,
             mask: 0xffff_ffff,
         })
         .collect();
+    if let Some(c) = &plan {
+        for w in [c.words.state, c.words.mark, c.mark_word] {
+            clear.push(Write {
+                field: DocaField::MetaU32(w),
+                value: 0,
+                mask: 0xffff_ffff,
+            });
+        }
+    }
     let lines: Vec<(Option<u32>, Fwd, NodeId)> = match &p.pipeline {
         Pipeline::Single { entry } => {
             let accept = match o.accept_port {
@@ -139,11 +166,14 @@ pub fn lower(p: &Program, o: &Options) -> Result<Lowered, Error> {
         }
     }
     if matches!(p.pipeline, Pipeline::Lines(_)) {
+        // A port without a line drops (and, tracking, still lets the
+        // manager see packets that change a connection).
+        let fwd = l.exit(Fwd::Drop, None)?;
         root_entries.push(PipeEntry {
             priority: 3,
             matches: vec![],
             writes: vec![],
-            fwd: Fwd::Drop,
+            fwd,
             counter: None,
             meter: None,
             rule: None,
@@ -154,7 +184,7 @@ pub fn lower(p: &Program, o: &Options) -> Result<Lowered, Error> {
     for e in &root_entries {
         match_fields.extend(e.matches.iter().map(|m| m.field));
     }
-    let root = Pipe {
+    let mut root = Pipe {
         id: 0,
         name: "dpuc_root".into(),
         ty: PipeType::Control,
@@ -172,8 +202,31 @@ pub fn lower(p: &Program, o: &Options) -> Result<Lowered, Error> {
             .collect(),
         monitor: Monitor::default(),
         fwd_miss: None,
+        fwd: None,
+        table: None,
         entries: root_entries,
     };
+    let mut ct_model = None;
+    if plan.is_some() {
+        l.notes.push(
+            "conntrack: DOCA Flow CT keeps TCP/UDP connections, BASIC pipes ICMP echo ones; the connection manager (the application's, on the Arm) applies the tracker's rules to the packets the exit pipes send it and keeps those tables with dpuc_ct_conn_add/update/remove".into(),
+        );
+        l.notes.push(
+            "conntrack timing: device aging counts whole seconds and runs on DOCA's aging thread, and any hit restarts a connection's timer, even a packet the tracker finds invalid on it (a SYN on an established connection, an echo going the wrong way); like hardware meters, timeouts on the device are approximate".into(),
+        );
+        // Tracking: this pipe steers after the tracker; a new root runs it.
+        root.is_root = false;
+        root.name = "ct_steer".into();
+        root.purpose = "steer by port and packet variant, after the tracker".into();
+        root.write_fields.clear();
+        for e in &mut root.entries {
+            e.writes.clear();
+        }
+        let steer = l.push(root)?;
+        let (front, model) = l.ct_front(steer, &clear)?;
+        root = front;
+        ct_model = Some(model);
+    }
     l.push_unshared(root);
     let mut counter_ids: Vec<CounterId> = p
         .counters
@@ -198,18 +251,21 @@ pub fn lower(p: &Program, o: &Options) -> Result<Lowered, Error> {
             metadata: Metadata {
                 hit_bits: "meta.u32[h / 32] bit h % 32".into(),
                 hit_words,
-                mark: "meta.pkt_meta".into(),
+                mark: l.layout.mark.member(),
+                mark_word: plan.as_ref().map(|c| c.mark_word),
             },
             shared_counters: p.counters.clone(),
             shared_meters,
             counter_ids,
             pipes: l.pipes,
+            ct: ct_model,
         },
         notes: l.notes,
     })
 }
 
-fn fm(field: DocaField, value: u128, mask: u128) -> FieldMatch {
+/// `value & mask` on `field`.
+pub(crate) fn fm(field: DocaField, value: u128, mask: u128) -> FieldMatch {
     FieldMatch { field, value, mask }
 }
 
@@ -364,7 +420,8 @@ fn all_terminals(r: &dpuc_ir::Rule) -> Vec<Terminal> {
     out
 }
 
-fn refuse(rule: String, construct: &str, reason: &str) -> Error {
+/// A refusal of `rule` (or `conntrack`) for `construct`.
+pub(crate) fn refuse(rule: String, construct: &str, reason: &str) -> Error {
     Error::Rule {
         rule,
         construct: construct.into(),
@@ -433,20 +490,17 @@ pub fn check(p: &Program) -> Result<(), Error> {
                         "mirroring (shared mirror targets) is not implemented by this backend",
                     ))
                 }
-                Step::NoTrack if p.conntrack.is_some() => return Err(refuse(
-                    name,
-                    "`notrack`",
-                    "conntrack (DOCA Flow CT, doca_flow_ct_*) is not implemented by this backend",
-                )),
                 Step::Set { field, .. } => {
-                    if field.inner || field.field == Field::CtMark {
+                    if field.inner {
                         return Err(refuse(
                             name,
                             &format!("`set {field}`"),
                             "DOCA Flow actions cannot write it here",
                         ));
                     }
-                    if field.field != Field::MetaMark {
+                    // Metadata is written for every packet; header fields
+                    // only where the header is.
+                    if !matches!(field.field, Field::MetaMark | Field::CtMark) {
                         if let Some(&reader) = readers.get(field) {
                             return Err(refuse(
                                 name,
@@ -502,12 +556,6 @@ pub fn check(p: &Program) -> Result<(), Error> {
             reason,
         })?;
     }
-    if p.conntrack.is_some() {
-        return Err(Error::Unsupported {
-            what: "conntrack".into(),
-            reason: "DOCA Flow CT (doca_flow_ct_*) is not implemented by this backend".into(),
-        });
-    }
     for (ri, r) in p.rules.iter().enumerate() {
         for t in all_terminals(r) {
             if let Terminal::Forward(port) = t {
@@ -545,18 +593,26 @@ fn meter_rates(m: &dpuc_ir::Meter) -> Result<(), String> {
     }
 }
 
-struct Lower<'a> {
-    p: &'a Program,
+/// Lowering state.
+pub(crate) struct Lower<'a> {
+    pub(crate) p: &'a Program,
     o: &'a Options,
+    layout: Layout,
+    /// The tracker's plan, when the program tracks.
+    pub(crate) ct: Option<ct::Plan>,
     pipes: Vec<Pipe>,
     dedupe: BTreeMap<String, PipeId>,
     memo: BTreeMap<(Variant, Fwd, NodeId), Fwd>,
+    /// Exit pipes by (verdict, deciding rule).
+    pub(crate) exits: BTreeMap<(Fwd, Option<RuleId>), Fwd>,
+    /// The connection manager's classes.
+    pub(crate) classes: Vec<CtClass>,
     notes: Vec<String>,
 }
 
 impl Lower<'_> {
     /// Adds `pipe` unless an identical one exists; returns its id.
-    fn push(&mut self, mut pipe: Pipe) -> Result<PipeId, Error> {
+    pub(crate) fn push(&mut self, mut pipe: Pipe) -> Result<PipeId, Error> {
         // Selectors only where a member needs them, so variants share pipes.
         let used: Vec<DocaField> = pipe
             .match_fields
@@ -602,12 +658,19 @@ impl Lower<'_> {
         }
     }
 
+    /// Where verdict `t` of rule `by` goes (through an exit pipe when
+    /// tracking).
+    fn end(&mut self, t: Terminal, accept: Fwd, by: Option<RuleId>) -> Result<Fwd, Error> {
+        let f = self.terminal(t, accept);
+        self.exit(f, by)
+    }
+
     fn node(&mut self, v: Variant, accept: Fwd, n: NodeId) -> Result<Fwd, Error> {
         if let Some(&f) = self.memo.get(&(v, accept, n)) {
             return Ok(f);
         }
         let f = match &self.p.nodes[n as usize] {
-            Node::Verdict(t) => self.terminal(*t, accept),
+            Node::Verdict(t) => self.end(*t, accept, None)?,
             Node::Lookup { table, next } => {
                 let next = self.node(v, accept, *next)?;
                 self.lookup(v, *table, next)?
@@ -627,24 +690,48 @@ impl Lower<'_> {
 
     /// The alternatives of one entry in variant `v`; empty if it cannot match.
     fn expand(&self, t: &Table, e: &dpuc_ir::Entry, v: Variant) -> Result<Vec<Alt>, Error> {
-        let mut alts: Vec<Alt> = vec![Alt::new()];
-        for (k, m) in t.keys.iter().zip(&e.matches) {
-            let width = k.source.width();
-            let src = match k.source {
+        let sources: Vec<Source> = t
+            .keys
+            .iter()
+            .map(|k| match k.source {
                 KeySource::Hit(h) => Source::Hw {
                     field: DocaField::MetaU32(h / 32),
                     shift: h % 32,
                     width: 1,
                 },
-                KeySource::Field(f) => fields::source(f.field, v),
-            };
-            let (field, shift, hw_width) = match src {
-                Source::Const(c) => {
-                    if m.matches(c, width) {
-                        continue;
-                    }
+                KeySource::Field(f) => fields::source(f.field, v, &self.layout),
+            })
+            .collect();
+        // Keys this variant fixes first: an entry one of them fails
+        // cannot match, whatever the device could not decide.
+        for ((k, m), src) in t.keys.iter().zip(&e.matches).zip(&sources) {
+            if let Source::Const(c) = src {
+                if !m.matches(*c, k.source.width()) {
                     return Ok(Vec::new());
                 }
+            }
+        }
+        for ((k, m), src) in t.keys.iter().zip(&e.matches).zip(&sources) {
+            if let (Source::OneOf(values), KeySource::Field(f)) = (src, k.source) {
+                let hits = values
+                    .iter()
+                    .filter(|x| m.matches(**x, k.source.width()))
+                    .count();
+                if hits == 0 {
+                    return Ok(Vec::new());
+                }
+                if hits != values.len() {
+                    return Err(self.one_of(t, e, f, v));
+                }
+            }
+        }
+        self.icmp_errors(t, e, v)?;
+        let mut alts: Vec<Alt> = vec![Alt::new()];
+        for ((k, m), src) in t.keys.iter().zip(&e.matches).zip(sources) {
+            let width = k.source.width();
+            let (field, shift, hw_width) = match src {
+                // Checked above: these match.
+                Source::Const(_) | Source::OneOf(_) => continue,
                 Source::Hw {
                     field,
                     shift,
@@ -700,7 +787,13 @@ impl Lower<'_> {
         Ok(alts)
     }
 
-    fn base_pipe(&self, name: String, purpose: String, ty: PipeType, v: Variant) -> Pipe {
+    pub(crate) fn base_pipe(
+        &self,
+        name: String,
+        purpose: String,
+        ty: PipeType,
+        v: Variant,
+    ) -> Pipe {
         Pipe {
             id: 0,
             name,
@@ -713,6 +806,8 @@ impl Lower<'_> {
             write_fields: vec![],
             monitor: Monitor::default(),
             fwd_miss: None,
+            fwd: None,
+            table: None,
             entries: vec![],
         }
     }
@@ -911,7 +1006,7 @@ impl Lower<'_> {
         let end = match rule.actions.end {
             End::Continue => Cont::plain(next),
             End::Terminal(t) => Cont {
-                fwd: self.terminal(t, accept),
+                fwd: self.end(t, accept, Some(r))?,
                 by: Some(r),
             },
             End::Jump(_) => Cont::plain(jumps.get(&r).copied().unwrap_or(next)),
@@ -940,7 +1035,7 @@ impl Lower<'_> {
             let a: &Arm = a;
             let after = match a.terminal {
                 Some(t) => Cont {
-                    fwd: self.terminal(t, accept),
+                    fwd: self.end(t, accept, Some(r))?,
                     by: Some(r),
                 },
                 None => rest,
@@ -1022,13 +1117,14 @@ impl Lower<'_> {
                     segs[last].1 = Some(*c);
                 }
                 Step::Set { field, value } => {
-                    if let Some(w) = write_for(field.field, *value, v) {
-                        let last = segs.len() - 1;
-                        segs[last]
-                            .0
-                            .retain(|x: &Write| !(x.field == w.field && x.mask == w.mask));
-                        segs[last].0.push(w);
-                    }
+                    let mut ws = self.ct_writes(s);
+                    ws.extend(write_for(field.field, *value, v, &self.layout));
+                    let last = segs.len() - 1;
+                    segs[last].0.extend(ws);
+                }
+                Step::NoTrack => {
+                    let last = segs.len() - 1;
+                    segs[last].0.extend(self.ct_writes(s));
                 }
                 _ => {}
             }
@@ -1036,6 +1132,7 @@ impl Lower<'_> {
         let rule_label = label(self.p, r);
         let mut f = cont;
         for (writes, counter) in segs.into_iter().rev() {
+            let writes = ct::merge_writes(writes);
             if writes.is_empty() && counter.is_none() {
                 continue;
             }
@@ -1088,7 +1185,7 @@ impl Lower<'_> {
 
 /// The DOCA Flow write for `set field = value` in variant `v` (`None`: the
 /// header is absent, nothing to write).
-fn write_for(field: Field, value: u128, v: Variant) -> Option<Write> {
+fn write_for(field: Field, value: u128, v: Variant, layout: &Layout) -> Option<Write> {
     let w = |field, shift: u32, width: u32| {
         let room = prefix_mask(width, width);
         Some(Write {
@@ -1098,7 +1195,7 @@ fn write_for(field: Field, value: u128, v: Variant) -> Option<Write> {
         })
     };
     match (field, v.l3) {
-        (Field::MetaMark, _) => w(DocaField::PktMeta, 0, 32),
+        (Field::MetaMark, _) => w(layout.mark, 0, 32),
         (Field::VlanPcp, _) => w(DocaField::VlanTci, 13, 3),
         (Field::IpDscp, L3::Ip4) => w(DocaField::Ip4DscpEcn, 2, 6),
         (Field::IpDscp, L3::Ip6) => w(DocaField::Ip6Tc, 2, 6),
@@ -1129,6 +1226,6 @@ fn needs_l4_selector(f: DocaField) -> bool {
     use DocaField::*;
     matches!(
         f,
-        TcpSrc | TcpDst | TcpFlags | UdpSrc | UdpDst | IcmpType | IcmpCode
+        TcpSrc | TcpDst | TcpFlags | UdpSrc | UdpDst | IcmpType | IcmpCode | IcmpIdent
     )
 }

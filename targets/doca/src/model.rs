@@ -26,6 +26,9 @@ pub struct Pipes {
     pub counter_ids: Vec<CounterId>,
     /// The pipes; every pipe's targets come before it, the root is last.
     pub pipes: Vec<Pipe>,
+    /// Connection tracking (DOCA Flow CT), when the program tracks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ct: Option<Ct>,
 }
 
 /// The metadata layout.
@@ -37,6 +40,11 @@ pub struct Metadata {
     pub hit_words: u32,
     /// Where `meta.mark` lives.
     pub mark: String,
+    /// `meta.mark` lives in `meta.u32[w]` (programs that track: there
+    /// `meta.pkt_meta` carries the connection manager's class id);
+    /// `None`: in `meta.pkt_meta`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark_word: Option<u32>,
 }
 
 /// What one counter id of `dpuc_query_counter` reads.
@@ -93,6 +101,8 @@ pub enum PipeType {
     Lpm,
     /// Prioritized value/mask entries (lower priority value wins).
     Acl,
+    /// DOCA Flow CT: the connection table (entries added at run time).
+    Ct,
 }
 
 impl PipeType {
@@ -103,6 +113,7 @@ impl PipeType {
             PipeType::Control => "DOCA_FLOW_PIPE_CONTROL",
             PipeType::Lpm => "DOCA_FLOW_PIPE_LPM",
             PipeType::Acl => "DOCA_FLOW_PIPE_ACL",
+            PipeType::Ct => "DOCA_FLOW_PIPE_CT",
         }
     }
 }
@@ -198,6 +209,8 @@ pub enum DocaField {
     IcmpType,
     /// `outer.icmp.code`.
     IcmpCode,
+    /// `outer.icmp.ident` (the echo identifier).
+    IcmpIdent,
 }
 
 impl DocaField {
@@ -207,7 +220,8 @@ impl DocaField {
         match self {
             L3Meta | L4Meta | MeterColor | Ip4Proto | Ip4DscpEcn | Ip4Ttl | Ip6Proto | Ip6Tc
             | Ip6Hop | TcpFlags | IcmpType | IcmpCode => 1,
-            PortId | EthType | L2Valid | VlanTci | TcpSrc | TcpDst | UdpSrc | UdpDst => 2,
+            PortId | EthType | L2Valid | VlanTci | TcpSrc | TcpDst | UdpSrc | UdpDst
+            | IcmpIdent => 2,
             PktMeta | MetaU32(_) | Ip4Src | Ip4Dst => 4,
             EthSrc | EthDst => 6,
             Ip6Src | Ip6Dst => 16,
@@ -246,6 +260,7 @@ impl DocaField {
             UdpDst => "outer.udp.l4_port.dst_port",
             IcmpType => "outer.icmp.type",
             IcmpCode => "outer.icmp.code",
+            IcmpIdent => "outer.icmp.ident",
         };
         s.to_string()
     }
@@ -327,6 +342,9 @@ pub enum Fwd {
     Pipe(PipeId),
     /// `DOCA_FLOW_FWD_TARGET` to the kernel (`doca_flow_get_target`).
     Kernel,
+    /// `DOCA_FLOW_FWD_RSS` to the connection manager's queue; the entry
+    /// has written this class ([`Ct::classes`]) into `meta.pkt_meta`.
+    Software(u32),
 }
 
 /// A pipe's monitor (`struct doca_flow_monitor`).
@@ -338,6 +356,9 @@ pub struct Monitor {
     pub shared_counter: bool,
     /// `meter_type = DOCA_FLOW_RESOURCE_TYPE_SHARED`, id set per entry.
     pub shared_meter: bool,
+    /// `aging_sec`: entries idle this long are aged out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aging_sec: Option<u32>,
 }
 
 /// One pipe.
@@ -366,6 +387,14 @@ pub struct Pipe {
     pub monitor: Monitor,
     /// Miss forwarding (`fwd_miss`); `None` for control and match-all pipes.
     pub fwd_miss: Option<Fwd>,
+    /// The pipe's own forwarding, for entries the connection manager adds
+    /// at run time (`None`: each entry has its own `fwd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwd: Option<Fwd>,
+    /// The connection table whose entries the manager mirrors into this
+    /// pipe at run time (none are installed by `dpuc_install`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<CtTable>,
     /// The entries.
     pub entries: Vec<PipeEntry>,
 }
@@ -396,4 +425,171 @@ pub struct PipeEntry {
     /// line without a policy). Not installed; the simulator reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict_rule: Option<u32>,
+}
+
+/// Which connections a run-time pipe holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CtTable {
+    /// TCP and UDP connections: the DOCA Flow CT pipe, one rule per
+    /// direction (`doca_flow_ct_add_entry` with both directions).
+    Conn,
+    /// ICMP echo connections: a BASIC pipe on (zone, addresses, echo
+    /// identifier), one entry per direction, aged by `aging_sec`.
+    IcmpEcho,
+}
+
+/// Bits of the connection word `meta.u32[Ct::words.state]`.
+///
+/// The connection table writes the low bits for the packet's direction
+/// (a miss leaves them 0); the state pipes then compute `ct.state` and
+/// whether the connection manager must see the packet; rules set
+/// `MARK_SET` and `NO_TRACK`.
+pub mod ct_bits {
+    /// The packet matched a connection.
+    pub const HIT: u32 = 1 << 0;
+    /// It goes the reply way (`ct.direction`).
+    pub const REPLY: u32 = 1 << 1;
+    /// A packet this way without SYN/RST is `established` (the reply
+    /// direction, or a connection that has seen a reply).
+    pub const EST: u32 = 1 << 2;
+    /// A SYN this way is a retransmission (original way, SYN_SENT).
+    pub const SYN_OK: u32 = 1 << 3;
+    /// A SYN this way reopens the connection (original way, TIME_WAIT).
+    pub const TIME_WAIT: u32 = 1 << 4;
+    /// A packet this way without SYN, FIN or RST changes nothing.
+    pub const FAST: u32 = 1 << 5;
+    /// What the connection tables write.
+    pub const CONN: u32 = 0x3f;
+    /// `ct.state` is bits `STATE_SHIFT..STATE_SHIFT + 3`.
+    pub const STATE_SHIFT: u32 = 8;
+    /// The `ct.state` bits.
+    pub const STATE: u32 = 7 << STATE_SHIFT;
+    /// The packet changes its connection: the manager must see it.
+    pub const EVENT: u32 = 1 << 11;
+    /// The packet opens a connection if it is accepted.
+    pub const NEW_FLOW: u32 = 1 << 12;
+    /// A rule set `ct.mark`.
+    pub const MARK_SET: u32 = 1 << 13;
+    /// A rule said `notrack`.
+    pub const NO_TRACK: u32 = 1 << 14;
+}
+
+/// The connection tracker on DOCA Flow: the CT configuration, where its
+/// state lives, and what the connection manager does with the packets
+/// sent to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ct {
+    /// `max_entries`: connections (CT, and ICMP echo) the manager admits;
+    /// `doca_flow_ct_cfg_set_connections` and the echo pipes' sizes.
+    pub max_entries: u64,
+    /// Timeouts in seconds (CT `timeout_s`, echo `aging_sec`).
+    pub timeouts_s: CtTimeouts,
+    /// The zone: `in_port`, or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// Metadata words.
+    pub words: CtWords,
+    /// The connection word's bits ([`ct_bits`]).
+    pub bits: CtBits,
+    /// The CT pipe.
+    pub pipe: PipeId,
+    /// The ICMP echo pipes (IPv4, IPv6).
+    pub echo_pipes: Vec<PipeId>,
+    /// What the manager does with a packet, by the class id the pipes
+    /// wrote into `meta.pkt_meta` before `DOCA_FLOW_FWD_RSS`.
+    pub classes: Vec<CtClass>,
+}
+
+/// §5 timeouts in whole seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtTimeouts {
+    /// SYN_SENT / SYN_RECV.
+    pub tcp_handshake: u32,
+    /// ESTABLISHED.
+    pub tcp_established: u32,
+    /// FIN_WAIT .. TIME_WAIT.
+    pub tcp_closing: u32,
+    /// UDP, one way.
+    pub udp: u32,
+    /// UDP, both ways.
+    pub udp_stream: u32,
+    /// ICMP echo.
+    pub icmp: u32,
+}
+
+/// The `meta.u32` words the tracker uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtWords {
+    /// The connection word ([`ct_bits`]).
+    pub state: u32,
+    /// `ct.mark`.
+    pub mark: u32,
+    /// The zone (the ingress port number), matched by the connection
+    /// tables (`zone_match_mask`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<u32>,
+}
+
+/// The values of [`ct_bits`], spelled out for loaders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtBits {
+    /// [`ct_bits::HIT`].
+    pub hit: u32,
+    /// [`ct_bits::REPLY`].
+    pub reply: u32,
+    /// [`ct_bits::EST`].
+    pub est: u32,
+    /// [`ct_bits::SYN_OK`].
+    pub syn_ok: u32,
+    /// [`ct_bits::TIME_WAIT`].
+    pub time_wait: u32,
+    /// [`ct_bits::FAST`].
+    pub fast: u32,
+    /// [`ct_bits::STATE_SHIFT`].
+    pub state_shift: u32,
+    /// [`ct_bits::EVENT`].
+    pub event: u32,
+    /// [`ct_bits::NEW_FLOW`].
+    pub new_flow: u32,
+    /// [`ct_bits::MARK_SET`].
+    pub mark_set: u32,
+    /// [`ct_bits::NO_TRACK`].
+    pub no_track: u32,
+}
+
+impl CtBits {
+    /// The layout of [`ct_bits`].
+    pub const STANDARD: CtBits = CtBits {
+        hit: ct_bits::HIT,
+        reply: ct_bits::REPLY,
+        est: ct_bits::EST,
+        syn_ok: ct_bits::SYN_OK,
+        time_wait: ct_bits::TIME_WAIT,
+        fast: ct_bits::FAST,
+        state_shift: ct_bits::STATE_SHIFT,
+        event: ct_bits::EVENT,
+        new_flow: ct_bits::NEW_FLOW,
+        mark_set: ct_bits::MARK_SET,
+        no_track: ct_bits::NO_TRACK,
+    };
+}
+
+/// What the connection manager does with a packet of one class: apply
+/// §5's lookup to its connection (the pipes already let the policy see
+/// the state it had), commit if `commit` (a new connection, or a new
+/// `ct.mark`; a full table drops the packet), then deliver it to `fwd`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CtClass {
+    /// Where the packet goes: a port, the kernel, or drop.
+    pub fwd: Fwd,
+    /// Whether the policy accepted it without `notrack`.
+    pub commit: bool,
+    /// The `ct.mark` a rule set, to commit; `None`: the connection keeps
+    /// its mark (a new one gets 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<u32>,
+    /// Its zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<u32>,
 }

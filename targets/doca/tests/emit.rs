@@ -128,17 +128,87 @@ fn refuses_per_key_meter() {
     assert_refused(&p, "main.web", "per-key");
 }
 
-#[test]
-fn refuses_conntrack_fields() {
+/// The kitchen sink with a tracker (defaults of §5) and `ct.state ==
+/// established` in rule `syn_to_dmz`'s place.
+fn tracking_sink() -> Program {
     let mut p = kitchen_sink();
+    p.conntrack = Some(Conntrack {
+        max_entries: 1024,
+        on_full: OnFull::Drop,
+        timeouts: Timeouts {
+            tcp_handshake: 30_000_000_000,
+            tcp_established: 3_600_000_000_000,
+            tcp_closing: 120_000_000_000,
+            udp: 30_000_000_000,
+            udp_stream: 180_000_000_000,
+            icmp: 30_000_000_000,
+            other: 600_000_000_000,
+        },
+        zone: vec![],
+    });
     p.tables[1]
         .keys
         .push(key(KeySource::Field(f(Field::CtState)), MatchKind::Exact));
     for (i, e) in p.tables[1].entries.iter_mut().enumerate() {
-        e.matches
-            .push(if i == 1 { Match::Exact(1) } else { Match::Any });
+        e.matches.push(if i == 1 {
+            Match::Exact(CtState::Established as u128)
+        } else {
+            Match::Any
+        });
     }
-    assert_refused(&p, "main.syn_to_dmz", "ct.state");
+    p
+}
+
+#[test]
+fn tracks_with_doca_flow_ct() {
+    let a = run(&tracking_sink(), &Options::default()).expect("emits");
+    let ct = a.pipes.ct.as_ref().expect("a tracker");
+    assert_eq!(
+        a.pipes.pipes[ct.pipe as usize].ty,
+        dpuc_doca::model::PipeType::Ct
+    );
+    assert_eq!(ct.timeouts_s.tcp_established, 3600);
+    assert_eq!(ct.max_entries, 1024);
+    for name in [
+        "doca_flow_ct_cfg_create",
+        "doca_flow_ct_init",
+        "doca_flow_ct_add_entry",
+        "DOCA_FLOW_CT_ENTRY_FLAGS_DIR_REPLY",
+        "DOCA_FLOW_FWD_RSS",
+    ] {
+        assert!(a.c.contains(name), "C lacks {name}");
+    }
+    // Every verdict goes through an exit pipe that can reach the manager.
+    assert!(a.pipes.pipes.iter().any(|p| p
+        .entries
+        .iter()
+        .any(|e| matches!(e.fwd, dpuc_doca::model::Fwd::Software(_)))));
+    gcc_check("sink_ct", &a.c);
+}
+
+#[test]
+fn refuses_conntrack_eviction_and_fractional_timeouts() {
+    let mut p = tracking_sink();
+    if let Some(c) = &mut p.conntrack {
+        c.on_full = OnFull::EvictOldest;
+    }
+    assert_refused(&p, "conntrack", "evict");
+    let mut p = tracking_sink();
+    if let Some(c) = &mut p.conntrack {
+        c.timeouts.udp = 1_500_000_000;
+    }
+    assert_refused(&p, "conntrack", "timeout udp 1500ms");
+}
+
+#[test]
+fn refuses_ct_state_the_device_cannot_tell() {
+    // A rule that ICMP errors reach and that tells `related` from
+    // `invalid`.
+    let mut p = tracking_sink();
+    if let Some(m) = p.tables[1].entries[3].matches.last_mut() {
+        *m = Match::Exact(CtState::Related as u128);
+    }
+    assert_refused(&p, "main.to_net", "ICMP errors");
 }
 
 #[test]
