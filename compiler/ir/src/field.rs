@@ -242,6 +242,19 @@ pub struct FieldRef {
 }
 
 impl FieldRef {
+    /// The field as a diagnostic names it to users: `` `tcp.dport` ``, or
+    /// "the presence of `vlan`" for a header's validity bit (which users
+    /// never write as such: `tcp.dport == 22` implies `tcp`).
+    pub fn describe(&self) -> String {
+        match self.field {
+            Field::Valid(h) => {
+                let inner = if self.inner { "inner." } else { "" };
+                format!("the presence of `{inner}{h}`")
+            }
+            _ => format!("`{self}`"),
+        }
+    }
+
     /// An outer field.
     pub fn outer(field: Field) -> Self {
         FieldRef {

@@ -34,9 +34,9 @@ use headers::Headers;
 /// Why a simulator could not be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DocaBuildError {
-    /// The backend refused the program (the text names the target and rule).
+    /// The backend refused the program (naming the target and rule).
     #[error("{0}")]
-    Refused(String),
+    Refused(dpuc_doca::Error),
     /// The program or the pipe model is malformed.
     #[error("invalid DOCA pipe model: {0}")]
     Invalid(String),
@@ -151,7 +151,7 @@ impl Doca {
         let valid =
             dpuc_ir::validate(program).map_err(|e| DocaBuildError::Invalid(e.to_string()))?;
         let artifact = dpuc_doca::emit(&valid, &dpuc_doca::Options::default())
-            .map_err(|e| DocaBuildError::Refused(e.to_string()))?;
+            .map_err(DocaBuildError::Refused)?;
         Doca::new(artifact.pipes, program).map_err(DocaBuildError::Invalid)
     }
 

@@ -450,14 +450,15 @@ pub fn check(p: &Program) -> Result<(), Error> {
             }
             if let Err(reason) = fields::supported(f) {
                 return Err(match (e.rule, t.kind) {
-                    (Some(r), _) => refuse(label(p, r), &format!("`{f}`"), reason),
+                    (Some(r), _) => refuse(label(p, r), &f.describe(), reason),
                     (None, TableKind::SetLookup { set, .. }) => Error::Unsupported {
                         what: format!(
-                            "set `{}` looked up on `{f}`",
+                            "set `{}` looked up on {}",
                             p.sets
                                 .get(set as usize)
                                 .map(|s| s.name.as_str())
-                                .unwrap_or("?")
+                                .unwrap_or("?"),
+                            f.describe()
                         ),
                         reason: reason.into(),
                     },

@@ -127,7 +127,7 @@ pub(crate) fn check_field(f: FieldRef) -> Result<(), pna::Error> {
     } else {
         Err(pna::Error::unsupported(None, format!(
             "matching on {} (its name in the DOCA fixed parser's headers is not publicly documented)",
-            crate::describe(f)
+            f.describe()
         )))
     }
 }

@@ -13,17 +13,6 @@ mod runtime;
 
 pub use profile::{Capacity, Profile};
 
-/// A field as a refusal names it: `` `tcp.dport` `` or "the presence of `vlan`".
-fn describe(f: dpuc_ir::FieldRef) -> String {
-    match f.field {
-        dpuc_ir::Field::Valid(h) => {
-            let inner = if f.inner { "inner." } else { "" };
-            format!("the presence of `{inner}{h}`")
-        }
-        _ => format!("`{f}`"),
-    }
-}
-
 /// An error's text without its `target NAME: ` prefix (a diagnostic names
 /// the target itself).
 fn without_target(text: &str) -> &str {

@@ -618,13 +618,13 @@ impl<'a> Emitter<'a> {
             Field::InPort | Field::MetaMark | Field::MetaLen => {
                 return Err(Error::unsupported(
                     None,
-                    format!("reading {} (PNA does not expose it)", crate::describe(f)),
+                    format!("reading {} (PNA does not expose it)", f.describe()),
                 ))
             }
             Field::CtState | Field::CtMark | Field::CtDirection => {
                 return Err(Error::unsupported(
                     None,
-                    format!("reading {} (no connection tracker)", crate::describe(f)),
+                    format!("reading {} (no connection tracker)", f.describe()),
                 ))
             }
             Field::EthSrc => vec![(v("eth"), format!("{}.src_addr", h("eth")))],

@@ -54,11 +54,9 @@ pub fn run(files: &[PathBuf], targets: &[Target]) -> u8 {
                 },
                 Target::Doca => match dpuc_runtime::doca::Doca::for_program(program) {
                     Ok(mut d) => run_suite(&mut d, program, suite),
-                    Err(dpuc_runtime::doca::DocaBuildError::Refused(why)) => {
-                        println!("refused {} [doca]: {why}", file.display());
-                        if targets.len() == 1 {
-                            status = 1;
-                        }
+                    Err(dpuc_runtime::doca::DocaBuildError::Refused(e)) => {
+                        let r = e.refusal();
+                        status = status.max(refused(file, &sources, &lowered, *t, r, targets));
                         continue;
                     }
                     Err(e) => {
