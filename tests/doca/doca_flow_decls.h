@@ -20,10 +20,10 @@
 /* doca_error.h */
 typedef enum doca_error {
 	DOCA_SUCCESS = 0,
-	DOCA_ERROR_NOT_SUPPORTED = 3,
+	DOCA_ERROR_NOT_SUPPORTED = 4,
 	DOCA_ERROR_INVALID_VALUE = 6,
-	DOCA_ERROR_TIME_OUT = 14,
-	DOCA_ERROR_BAD_STATE = 15,
+	DOCA_ERROR_TIME_OUT = 9,
+	DOCA_ERROR_BAD_STATE = 18,
 } doca_error_t;
 
 /* doca_types.h / doca_bitfield.h */
@@ -462,6 +462,7 @@ doca_error_t doca_flow_ct_cfg_create(struct doca_flow_ct_cfg **cfg);
 doca_error_t doca_flow_ct_cfg_destroy(struct doca_flow_ct_cfg *cfg);
 doca_error_t doca_flow_ct_cfg_set_queues(struct doca_flow_ct_cfg *cfg, uint32_t n_queues);
 doca_error_t doca_flow_ct_cfg_set_ctrl_queues(struct doca_flow_ct_cfg *cfg, uint32_t n_ctrl_queues);
+doca_error_t doca_flow_ct_cfg_set_user_actions(struct doca_flow_ct_cfg *cfg, uint32_t n_user_actions);
 doca_error_t doca_flow_ct_cfg_set_connections(struct doca_flow_ct_cfg *cfg,
 					      uint32_t n_ipv4,
 					      uint32_t n_ipv6,

@@ -565,6 +565,10 @@ doca_error_t dpuc_ct_init(uint32_t nb_queues, uint32_t nb_ctrl_queues, uint16_t 
 	rc = doca_flow_ct_cfg_set_ctrl_queues(cfg, nb_ctrl_queues);
 	if (rc != DOCA_SUCCESS)
 		goto out;
+	/* Every connection carries one non-shared action (its metadata) per direction. */
+	rc = doca_flow_ct_cfg_set_user_actions(cfg, n > UINT32_MAX / 2 ? UINT32_MAX : 2 * n);
+	if (rc != DOCA_SUCCESS)
+		goto out;
 	/* The manager admits at most max_entries connections in all (echo ones too). */
 	rc = doca_flow_ct_cfg_set_connections(cfg, n, n, n);
 	if (rc != DOCA_SUCCESS)
