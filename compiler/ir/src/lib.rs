@@ -174,7 +174,7 @@ pub struct Key {
 }
 
 /// How one entry matches one key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Match {
     /// Anything (a ternary mask of zero, a full range, a /0 prefix).

@@ -772,6 +772,18 @@ impl<'a> Emitter<'a> {
                 });
             }
         }
+        // An entry whose key equals a higher-priority entry's can never
+        // win, and P4 refuses duplicate keys (p4c for const entries,
+        // P4Runtime with ALREADY_EXISTS), so it is left out.
+        let mut by_priority: Vec<usize> = (0..out.len()).collect();
+        by_priority.sort_by_key(|&i| std::cmp::Reverse(out[i].0));
+        let mut seen = std::collections::HashSet::new();
+        let mut shadowed = vec![false; out.len()];
+        for i in by_priority {
+            shadowed[i] = !seen.insert(out[i].1.clone());
+        }
+        let mut keep = shadowed.iter().map(|s| !s);
+        out.retain(|_| keep.next().unwrap_or(true));
         Ok(out)
     }
 
