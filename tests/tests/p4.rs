@@ -115,7 +115,7 @@ fn every_file_builds_and_matches_its_snapshot_or_is_refused_by_rule() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // Guards against the backends quietly refusing everything.
-    assert!(built >= 44, "only {built} P4 builds succeeded");
+    assert!(built >= 42, "only {built} P4 builds succeeded");
 }
 
 #[test]

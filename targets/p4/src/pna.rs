@@ -192,7 +192,7 @@ pub(crate) enum Arch {
 const TABLE_ID: u32 = 0x0200_0000;
 const ACTION_ID: u32 = 0x0100_0000;
 const COUNTER_ID: u32 = 0x1200_0000;
-const METER_ID: u32 = 0x1500_0000;
+const METER_ID: u32 = 0x1400_0000;
 const NOACTION_ID: u32 = ACTION_ID | 0x00ff_ffff;
 
 /// Lowers a validated program to PNA P4.
@@ -375,7 +375,7 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// The first rule whose table reads `f`, for refusals about a field.
+    /// The first rule (or set) whose table reads `f`, for refusals about a field.
     fn reader_of(&self, f: FieldRef) -> Option<String> {
         self.p
             .tables
@@ -385,9 +385,13 @@ impl<'a> Emitter<'a> {
                     .iter()
                     .any(|k| matches!(k.source, KeySource::Field(g) if g == f))
             })
-            .flat_map(|t| t.entries.iter().filter_map(|e| e.rule))
-            .next()
-            .map(|r| self.rule_label(r))
+            .find_map(|t| match (t.entries.iter().find_map(|e| e.rule), t.kind) {
+                (Some(r), _) => Some(self.rule_label(r)),
+                (None, TableKind::SetLookup { set, .. }) => {
+                    Some(format!("set {}", self.p.sets.get(set as usize)?.name))
+                }
+                (None, TableKind::Rules { .. }) => None,
+            })
     }
 
     fn rule_label(&self, r: u32) -> String {
@@ -408,6 +412,17 @@ impl<'a> Emitter<'a> {
             ));
         }
         for f in &self.fields {
+            if self.arch == Arch::Pna(Flavor::Dpdk) && f.field.width() > 64 {
+                // p4c-dpdk (1.2.5.16) aborts with a compiler bug when a
+                // 128-bit header field is copied into metadata.
+                return Err(Error::unsupported(
+                    self.reader_of(*f).as_deref(),
+                    format!(
+                        "reading {} in the dpdk flavor (p4c-dpdk cannot copy 128-bit fields into metadata)",
+                        f.describe()
+                    ),
+                ));
+            }
             self.prologue_for(*f)
                 .map_err(|e| e.in_rule(self.reader_of(*f)))?;
         }
@@ -422,10 +437,13 @@ impl<'a> Emitter<'a> {
                 ));
             }
             if self.arch == Arch::Pna(Flavor::Dpdk) && m.unit == MeterUnit::Bytes {
-                return Err(Error::unsupported(Some(&format!("meter {}", m.name)), format!(
-                    "byte meter `{}` in the dpdk flavor (dpdk_execute needs the frame length, which PNA does not expose)",
-                    m.name
-                )));
+                return Err(Error::unsupported(
+                    Some(&format!("meter {}", m.name)),
+                    format!(
+                        "byte meter `{}` in the dpdk flavor (dpdk_execute needs the frame length, which PNA does not expose)",
+                        m.name
+                    ),
+                ));
             }
             let Some([cir, _, pir, _]) = trtcm(m.kind) else {
                 return Err(Error::UnsupportedMeter {
@@ -1607,7 +1625,7 @@ impl<'a> Emitter<'a> {
         }
         if self.arch == Arch::Pna(Flavor::Dpdk) && !p.meters.is_empty() {
             self.notes.push(
-                "packet meters call dpdk_execute(index, 1): the length argument is unused in packet mode"
+                "packet meters call dpdk_execute(index, 1): p4c-dpdk meters bytes (it warns that it falls back to byte metering), and a length of 1 per packet makes that count packets"
                     .into(),
             );
         }
