@@ -1,5 +1,7 @@
 //! Random policies and random frames: the eBPF program, loaded by the
-//! kernel's verifier, must decide every frame as the software pipeline does.
+//! kernel's verifier, must decide every frame as the software pipeline does
+//! (connection state included: frames run in sequence, and replies of
+//! earlier frames' flows come up).
 //! Shapes a hand-written corpus misses (no drop anywhere, only
 //! continuing rules, overlapping prefixes and ranges, negations) come up
 //! here.
@@ -29,6 +31,16 @@ fn atom() -> impl Strategy<Value = String> {
         ]
         .prop_map(str::to_string),
         (0u8..64).prop_map(|d| format!("ip.dscp == {d}")),
+        // Connection tracking: a policy with any of these has a tracker.
+        prop_oneof![
+            Just("ct.state == new"),
+            Just("ct.state == established"),
+            Just("ct.state == invalid"),
+            Just("ct.state == untracked"),
+            Just("ct.direction == reply"),
+            Just("ct.mark == 7"),
+        ]
+        .prop_map(str::to_string),
     ]
 }
 
@@ -42,6 +54,8 @@ fn rule(i: usize) -> impl Strategy<Value = String> {
             Just("count c, drop"),
             Just("set ip.dscp = 10"),
             Just("set meta.mark = 7, accept"),
+            Just("set ct.mark = 7, accept"),
+            Just("notrack, accept"),
         ],
     )
         .prop_map(move |(atoms, action)| {
@@ -65,14 +79,22 @@ fn policy() -> impl Strategy<Value = String> {
         })
 }
 
-fn frames() -> impl Strategy<Value = Vec<(u32, u32, u16, u16, u8)>> {
+/// Source, destination, source port, destination port, protocol.
+type FiveTuple = (u32, u32, u16, u16, u8);
+
+/// Random 5-tuples; `true` in the second place answers the previous
+/// frame instead (its reverse tuple), so tracked flows see replies.
+fn frames() -> impl Strategy<Value = Vec<(FiveTuple, bool)>> {
     prop::collection::vec(
         (
-            (0u32..4, 0u32..3, 0u32..3).prop_map(|(a, b, c)| 10 << 24 | a << 16 | b << 8 | c),
-            (0u32..4, 0u32..3).prop_map(|(a, b)| 10 << 24 | a << 16 | b << 8 | 1),
-            0u16..120,
-            0u16..160,
-            prop_oneof![Just(6u8), Just(17), Just(1), Just(47)],
+            (
+                (0u32..4, 0u32..3, 0u32..3).prop_map(|(a, b, c)| 10 << 24 | a << 16 | b << 8 | c),
+                (0u32..4, 0u32..3).prop_map(|(a, b)| 10 << 24 | a << 16 | b << 8 | 1),
+                0u16..120,
+                0u16..160,
+                prop_oneof![Just(6u8), Just(17), Just(1), Just(47)],
+            ),
+            prop::bool::weighted(0.3),
         ),
         1..12,
     )
@@ -92,7 +114,13 @@ proptest! {
         let mut ebpf = Ebpf::for_program(program)
             .map_err(|e| TestCaseError::fail(format!("{text}\n{e}")))?;
         let mut sw = Software::new(program.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        for (i, &(src, dst, sport, dport, proto)) in packets.iter().enumerate() {
+        let mut previous = None;
+        for (i, &(tuple, reply)) in packets.iter().enumerate() {
+            let (src, dst, sport, dport, proto) = match previous {
+                Some((s, d, sp, dp, p)) if reply => (d, s, dp, sp, p),
+                _ => tuple,
+            };
+            previous = Some((src, dst, sport, dport, proto));
             let frame = dpuc_runtime::trace::frame(src, dst, sport, dport, proto);
             let a = sw.send(&frame, 0, 0).map_err(TestCaseError::fail)?;
             let b = ebpf.send(&frame, 0, 0).map_err(TestCaseError::fail)?;

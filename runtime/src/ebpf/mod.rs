@@ -4,7 +4,8 @@
 //! [Loading an object][load] from the bytes of an ELF file (as written by
 //! `dpuc-ebpf`, or any libbpf-style object using the same subset):
 //! 1. parses programs, BTF-defined maps, relocations and the license
-//!    ([the parser][parse]);
+//!    ([the parser][parse]), appending to each program the static
+//!    callbacks of `.text` it refers to (`BPF_PSEUDO_FUNC`), as libbpf does;
 //! 2. loads `.BTF` into the kernel (`BPF_BTF_LOAD`);
 //! 3. creates each map (`BPF_MAP_CREATE`, with BTF key/value type ids when
 //!    both are typed — required for `bpf_spin_lock` values);
@@ -39,7 +40,7 @@ mod target;
 pub use attach::{ifindex, AttachPoint, Link};
 pub use object::{parse as parse_object, MapSpec, ObjectSpec, ProgramSpec};
 pub use ring::RingReader;
-pub use target::{load_filled, Ebpf, LogRecord, TestBuildError};
+pub use target::{load_filled, Ebpf, EventRecord, TestBuildError};
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

@@ -1,6 +1,10 @@
 //! Reads an eBPF ELF object (the layout `dpuc-ebpf` writes, which is also
 //! libbpf's): programs from executable sections, maps from the BTF of
 //! `.maps`, relocations of map references, the license and `func_info`.
+//! Static functions of `.text` (callbacks for `bpf_for_each_map_elem`) are
+//! linked as libbpf links them: appended once to each program that takes
+//! their address, the `ld_imm64` patched to the relative slot offset, their
+//! `func_info`/`line_info` moved along.
 //!
 //! Every offset and length read from the file is bounds-checked; a
 //! malformed object yields [`Error::Object`], never a panic.
@@ -14,6 +18,8 @@ const STT_FUNC: u8 = 2;
 const EM_BPF: u16 = 247;
 const R_BPF_64_64: u32 = 1;
 const LD_IMM64: u8 = 0x18;
+/// `src_reg` of an `ld_imm64` holding a function's address.
+const PSEUDO_FUNC: u8 = 4;
 
 /// `BPF_PROG_TYPE_*` numbers for the sections understood.
 pub(crate) const PROG_TYPE_SCHED_CLS: u32 = 3;
@@ -256,22 +262,36 @@ pub fn parse(data: &[u8]) -> Result<ObjectSpec, Error> {
         }
         _ => (Vec::new(), Vec::new()),
     };
-    // Records of section `sec` within [start, end), offsets made relative in instructions.
-    let select = |recs: &[ExtRecord], sec: &str, start: usize, end: usize| -> Vec<Vec<u32>> {
-        recs.iter()
-            .filter(|(s, off, _)| s == sec && *off >= start && *off < end)
-            .map(|(_, off, rest)| {
-                let mut r = vec![((off - start) / 8) as u32];
-                r.extend_from_slice(rest);
-                r
-            })
-            .collect()
+    let ctx = Context {
+        symbols: &symbols,
+        maps: &maps,
+        maps_idx,
+        text_idx: secs
+            .iter()
+            .position(|s| s.name == ".text" && s.kind == 1 && s.flags & SHF_EXECINSTR != 0),
+        func_info: &func_info,
+        line_info: &line_info,
     };
 
-    // Programs: GLOBAL FUNC symbols in executable sections.
+    // Subprograms: FUNC symbols of `.text` (static callbacks, as clang
+    // emits them), appended to each program that refers to them.
+    let text_idx = ctx.text_idx;
+    let mut subprograms: Vec<Function> = Vec::new();
+    if let Some(ti) = text_idx.filter(|&ti| secs[ti].size > 0) {
+        let code = sec_data(ti)?;
+        let rels = relocations(&secs, ti, data)?;
+        for sym in &symbols {
+            if usize::from(sym.shndx) != ti || sym.info & 0x0f != STT_FUNC {
+                continue;
+            }
+            subprograms.push(Function::read(sym, code, &rels, &ctx, ".text")?);
+        }
+    }
+
+    // Programs: GLOBAL FUNC symbols in the other executable sections.
     let mut programs = Vec::new();
     for (si, s) in secs.iter().enumerate() {
-        if s.flags & SHF_EXECINSTR == 0 || s.kind != 1 || s.size == 0 {
+        if s.flags & SHF_EXECINSTR == 0 || s.kind != 1 || s.size == 0 || Some(si) == text_idx {
             continue;
         }
         let prog_type = prog_type_of(&s.name).ok_or_else(|| {
@@ -288,72 +308,8 @@ pub fn parse(data: &[u8]) -> Result<ObjectSpec, Error> {
                 continue;
             }
             found = true;
-            let start = usize_of(sym.value, "symbol value")?;
-            let len = usize_of(sym.size, "symbol size")?;
-            if len == 0 || !whole_insns(start) || !whole_insns(len) {
-                return Err(err(format!(
-                    "program `{}`: bad offset/size {start}/{len}",
-                    sym.name
-                )));
-            }
-            let insns = slice(code, start, len, "program")?.to_vec();
-            let end = start + len; // in bounds: `slice` checked it
-            let mut map_relocs = Vec::new();
-            for &(r_off, sym_idx, r_type) in &rels {
-                let r_off = usize_of(r_off, "r_offset")?;
-                if r_off < start || r_off >= end {
-                    continue;
-                }
-                if r_type != R_BPF_64_64 {
-                    return Err(err(format!(
-                        "relocation type {r_type} unsupported (only R_BPF_64_64)"
-                    )));
-                }
-                let target = symbols.get(sym_idx).ok_or_else(|| {
-                    err(format!("relocation against symbol {sym_idx}, out of range"))
-                })?;
-                if Some(usize::from(target.shndx)) != maps_idx {
-                    return Err(err(format!(
-                        "program `{}`: relocation against `{}`, which is not in .maps",
-                        sym.name, target.name
-                    )));
-                }
-                let map = maps
-                    .iter()
-                    .position(|m| m.offset == target.value)
-                    .ok_or_else(|| {
-                        err(format!(
-                            "no map at .maps offset {} (`{}`)",
-                            target.value, target.name
-                        ))
-                    })?;
-                let rel = r_off - start;
-                if !whole_insns(rel) || insns.get(rel) != Some(&LD_IMM64) || rel + 16 > insns.len()
-                {
-                    return Err(err(format!(
-                        "program `{}`: relocation at byte {rel} is not on an ld_imm64",
-                        sym.name
-                    )));
-                }
-                map_relocs.push((rel / 8, map));
-            }
-            let fi = select(&func_info, &s.name, start, end)
-                .into_iter()
-                .map(|r| (r[0], r[1]))
-                .collect();
-            let li = select(&line_info, &s.name, start, end)
-                .into_iter()
-                .map(|r| [r[0], r[1], r[2], r[3]])
-                .collect();
-            programs.push(ProgramSpec {
-                name: sym.name.clone(),
-                section: s.name.clone(),
-                prog_type,
-                insns,
-                map_relocs,
-                func_info: fi,
-                line_info: li,
-            });
+            let f = Function::read(sym, code, &rels, &ctx, &s.name)?;
+            programs.push(f.link(&subprograms, prog_type)?);
         }
         if !found {
             return Err(err(format!(
@@ -368,6 +324,212 @@ pub fn parse(data: &[u8]) -> Result<ObjectSpec, Error> {
         programs,
         license,
     })
+}
+
+/// What relocations and `.BTF.ext` records are resolved against.
+struct Context<'a> {
+    symbols: &'a [Symbol],
+    maps: &'a [MapSpec],
+    maps_idx: Option<usize>,
+    text_idx: Option<usize>,
+    func_info: &'a [ExtRecord],
+    line_info: &'a [ExtRecord],
+}
+
+/// One function of the object (a program or a subprogram) before linking.
+struct Function {
+    name: String,
+    section: String,
+    /// Byte offset in its section.
+    start: usize,
+    insns: Vec<u8>,
+    /// (slot, map index).
+    map_relocs: Vec<(usize, usize)>,
+    /// (slot of an `ld_imm64` of a function, byte offset of the function in `.text`).
+    func_relocs: Vec<(usize, usize)>,
+    func_info: Vec<(u32, u32)>,
+    line_info: Vec<[u32; 4]>,
+}
+
+impl Function {
+    /// Reads function `sym` of a section with code `code` and relocations `rels`.
+    fn read(
+        sym: &Symbol,
+        code: &[u8],
+        rels: &[(u64, usize, u32)],
+        ctx: &Context<'_>,
+        section: &str,
+    ) -> Result<Function, Error> {
+        let start = usize_of(sym.value, "symbol value")?;
+        let len = usize_of(sym.size, "symbol size")?;
+        if len == 0 || !whole_insns(start) || !whole_insns(len) {
+            return Err(err(format!(
+                "function `{}`: bad offset/size {start}/{len}",
+                sym.name
+            )));
+        }
+        let insns = slice(code, start, len, "function")?.to_vec();
+        let end = start + len; // in bounds: `slice` checked it
+        let mut map_relocs = Vec::new();
+        let mut func_relocs = Vec::new();
+        for &(r_off, sym_idx, r_type) in rels {
+            let r_off = usize_of(r_off, "r_offset")?;
+            if r_off < start || r_off >= end {
+                continue;
+            }
+            if r_type != R_BPF_64_64 {
+                return Err(err(format!(
+                    "relocation type {r_type} unsupported (only R_BPF_64_64)"
+                )));
+            }
+            let target = ctx
+                .symbols
+                .get(sym_idx)
+                .ok_or_else(|| err(format!("relocation against symbol {sym_idx}, out of range")))?;
+            let rel = r_off - start;
+            if !whole_insns(rel) || insns.get(rel) != Some(&LD_IMM64) || rel + 16 > insns.len() {
+                return Err(err(format!(
+                    "function `{}`: relocation at byte {rel} is not on an ld_imm64",
+                    sym.name
+                )));
+            }
+            let shndx = Some(usize::from(target.shndx));
+            if shndx == ctx.text_idx && ctx.text_idx.is_some() {
+                // A callback's address: libbpf's rule is section symbol
+                // value + the instruction's imm = byte offset in `.text`.
+                if insns[rel + 1] >> 4 != PSEUDO_FUNC {
+                    return Err(err(format!(
+                        "function `{}`: relocation against .text at byte {rel} is not a BPF_PSEUDO_FUNC ld_imm64",
+                        sym.name
+                    )));
+                }
+                let imm = i32::from_le_bytes([
+                    insns[rel + 4],
+                    insns[rel + 5],
+                    insns[rel + 6],
+                    insns[rel + 7],
+                ]);
+                let off = i64::try_from(target.value)
+                    .ok()
+                    .and_then(|v| v.checked_add(i64::from(imm)))
+                    .and_then(|o| usize::try_from(o).ok())
+                    .ok_or_else(|| err(format!("function `{}`: bad callback offset", sym.name)))?;
+                func_relocs.push((rel / 8, off));
+                continue;
+            }
+            if shndx != ctx.maps_idx {
+                return Err(err(format!(
+                    "function `{}`: relocation against `{}`, which is not in .maps or .text",
+                    sym.name, target.name
+                )));
+            }
+            let map = ctx
+                .maps
+                .iter()
+                .position(|m| m.offset == target.value)
+                .ok_or_else(|| {
+                    err(format!(
+                        "no map at .maps offset {} (`{}`)",
+                        target.value, target.name
+                    ))
+                })?;
+            map_relocs.push((rel / 8, map));
+        }
+        // Records of this function, offsets made relative in instructions.
+        let select = |recs: &[ExtRecord]| -> Vec<Vec<u32>> {
+            recs.iter()
+                .filter(|(s, off, _)| s == section && *off >= start && *off < end)
+                .map(|(_, off, rest)| {
+                    let mut r = vec![((off - start) / 8) as u32];
+                    r.extend_from_slice(rest);
+                    r
+                })
+                .collect()
+        };
+        let func_info = select(ctx.func_info)
+            .into_iter()
+            .map(|r| (r[0], r[1]))
+            .collect();
+        let line_info = select(ctx.line_info)
+            .into_iter()
+            .map(|r| [r[0], r[1], r[2], r[3]])
+            .collect();
+        Ok(Function {
+            name: sym.name.clone(),
+            section: section.to_string(),
+            start,
+            insns,
+            map_relocs,
+            func_relocs,
+            func_info,
+            line_info,
+        })
+    }
+
+    /// The program with every subprogram it refers to (transitively)
+    /// appended once, each callback address patched to the relative slot
+    /// offset the verifier expects.
+    fn link(self, subprograms: &[Function], prog_type: u32) -> Result<ProgramSpec, Error> {
+        let mut insns = self.insns;
+        let mut map_relocs = self.map_relocs;
+        let mut func_info = self.func_info;
+        let mut line_info = self.line_info;
+        // (subprogram index, first slot in `insns`)
+        let mut placed: Vec<(usize, usize)> = Vec::new();
+        let mut pending: Vec<(usize, usize)> = self.func_relocs;
+        while let Some((slot, off)) = pending.pop() {
+            let sub = subprograms
+                .iter()
+                .position(|f| f.start == off)
+                .ok_or_else(|| {
+                    err(format!(
+                        "program `{}`: no function at .text offset {off}",
+                        self.name
+                    ))
+                })?;
+            let at = match placed.iter().find(|(s, _)| *s == sub) {
+                Some(&(_, at)) => at,
+                None => {
+                    let f = &subprograms[sub];
+                    let at = insns.len() / 8;
+                    let shift = |s: usize| s + at;
+                    insns.extend_from_slice(&f.insns);
+                    map_relocs.extend(f.map_relocs.iter().map(|&(s, m)| (shift(s), m)));
+                    pending.extend(f.func_relocs.iter().map(|&(s, o)| (shift(s), o)));
+                    func_info.extend(
+                        f.func_info
+                            .iter()
+                            .map(|&(s, t)| (shift(s as usize) as u32, t)),
+                    );
+                    line_info.extend(f.line_info.iter().map(|r| {
+                        let mut r = *r;
+                        r[0] = shift(r[0] as usize) as u32;
+                        r
+                    }));
+                    placed.push((sub, at));
+                    at
+                }
+            };
+            let imm = i32::try_from(at as i64 - (slot as i64 + 1))
+                .map_err(|_| err(format!("program `{}` too long", self.name)))?;
+            let b = insns
+                .get_mut(slot * 8 + 4..slot * 8 + 8)
+                .ok_or_else(|| err("callback relocation past the end"))?;
+            b.copy_from_slice(&imm.to_le_bytes());
+        }
+        // The kernel wants func_info and line_info sorted by instruction.
+        func_info.sort_unstable();
+        line_info.sort_unstable();
+        Ok(ProgramSpec {
+            name: self.name,
+            section: self.section,
+            prog_type,
+            insns,
+            map_relocs,
+            func_info,
+            line_info,
+        })
+    }
 }
 
 /// `(r_offset, symbol index, type)` of the `SHT_REL` section for section `target`.

@@ -4,6 +4,7 @@
 //! ingress port, `dpuc_trace` reports each verdict).
 
 use super::{Error, Map, Object, RingReader};
+use crate::exec::Event;
 use crate::testing::{Observation, Target};
 use dpuc_ebpf::codegen::layout::{self, verdict, Layout, MapType};
 use dpuc_ir::test::{Color, ExpectVerdict};
@@ -21,13 +22,13 @@ pub struct Ebpf {
     events: Option<RingReader>,
 }
 
-/// One `log` record from the program.
+/// One record of the program's event ring: a `log`, or the tracker
+/// refusing a new connection (`ct_full`), as the software pipeline's
+/// [`Event`]s.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogRecord {
-    /// The rule that logged.
-    pub rule: RuleId,
-    /// Its prefix.
-    pub prefix: Option<String>,
+pub struct EventRecord {
+    /// What happened.
+    pub event: Event,
     /// The frame's length.
     pub len: u32,
     /// The ingress port number.
@@ -62,21 +63,24 @@ impl Ebpf {
         })
     }
 
-    /// The `log` records written since the last call, oldest first.
-    pub fn take_events(&mut self) -> Vec<LogRecord> {
+    /// The event records written since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<EventRecord> {
         let Some(ring) = &mut self.events else {
             return Vec::new();
         };
         let mut out = Vec::new();
         while let Some(r) = ring.next_record() {
-            let prefix = self
-                .layout
-                .log_prefixes
-                .get(u32_at(&r, 4) as usize)
-                .cloned();
-            out.push(LogRecord {
-                rule: u32_at(&r, 0),
-                prefix,
+            let index = u32_at(&r, 4);
+            let event = if index == layout::EVENT_CT_FULL {
+                Event::CtFull
+            } else {
+                Event::Log {
+                    rule: u32_at(&r, 0),
+                    prefix: self.layout.log_prefixes.get(index as usize).cloned(),
+                }
+            };
+            out.push(EventRecord {
+                event,
                 len: u32_at(&r, 8),
                 port: u32_at(&r, 12),
             });
@@ -208,37 +212,51 @@ impl Target for Ebpf {
     }
 
     fn reset(&mut self) -> Result<(), String> {
+        let ct = self.layout.conntrack.as_ref();
+        let ct_maps = ct.map(|c| [c.map.clone(), c.seq_map.clone()]);
+        let keyed = self.layout.keyed_meters.iter().map(|k| k.map.clone());
         for m in [
             layout::COUNTERS_MAP,
             layout::HITS_MAP,
             layout::METERS_MAP,
             layout::TRACE_MAP,
-        ] {
-            self.clear(m).map_err(|e| e.to_string())?;
+            dpuc_ebpf::codegen::keyed::TICK_MAP,
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain(ct_maps.into_iter().flatten())
+        .chain(keyed)
+        {
+            self.clear(&m).map_err(|e| e.to_string())?;
         }
+        // Events of an earlier test are not this test's.
+        self.take_events();
         Ok(())
     }
 
     fn send(&mut self, frame: &[u8], port: u32, now_ns: u64) -> Result<Observation, String> {
+        // BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header:
+        // such a frame runs padded with zeros, and the program (a test
+        // build) takes its real length from `dpuc_cfg` and parses nothing
+        // of it, exactly as its bounds checks would for the real runt.
+        let len = u32::try_from(frame.len()).map_err(|_| "frame too long".to_string())?;
+        let mut padded = frame.to_vec();
+        if padded.len() < layout::MIN_TEST_FRAME as usize {
+            padded.resize(layout::MIN_TEST_FRAME as usize, 0);
+        }
         let mut cfg = now_ns.to_le_bytes().to_vec();
         cfg.extend(port.to_le_bytes());
-        cfg.extend([0u8; 4]);
+        cfg.extend(len.to_le_bytes());
         let e = |e: Error| e.to_string();
         self.map(layout::CFG_MAP)
             .and_then(|m| m.update(&0u32.to_le_bytes(), &cfg, 0))
             .map_err(e)?;
         self.clear(layout::TRACE_MAP).map_err(e)?;
-        if frame.len() < 14 {
-            return Err(format!(
-                "a {}-byte frame is shorter than BPF_PROG_TEST_RUN accepts (14 bytes)",
-                frame.len()
-            ));
-        }
         let prog = self
             .object
             .program(&self.entry)
             .ok_or_else(|| format!("no program {}", self.entry))?;
-        prog.test_run(frame, 1).map_err(e)?;
+        prog.test_run(&padded, 1).map_err(e)?;
         let t = self
             .map(layout::TRACE_MAP)
             .and_then(|m| m.lookup(&0u32.to_le_bytes()))
@@ -277,9 +295,25 @@ impl Target for Ebpf {
             .map_err(|e| e.to_string())
     }
 
-    fn conntrack_count(&mut self, _now_ns: u64) -> Result<u64, String> {
-        // Policies with connection tracking are refused by the backend.
-        Ok(0)
+    fn conntrack_count(&mut self, now_ns: u64) -> Result<u64, String> {
+        let Some(ct) = &self.layout.conntrack else {
+            return Ok(0);
+        };
+        let expires = ct
+            .value_field("expires_ns")
+            .ok_or("the layout's connection table has no expiry")?
+            .offset as usize;
+        let map = self.map(&ct.map).map_err(|e| e.to_string())?;
+        let mut live = 0;
+        // An entry whose timeout has passed behaves exactly as absent.
+        for k in map.keys().map_err(|e| e.to_string())? {
+            if let Some(v) = map.lookup(&k).map_err(|e| e.to_string())? {
+                if now_ns < u64::from_le_bytes(word(&v, expires)) {
+                    live += 1;
+                }
+            }
+        }
+        Ok(live)
     }
 }
 

@@ -54,6 +54,8 @@ pub mod kind {
 pub const INT_SIGNED: u32 = 1;
 /// `BTF_VAR_GLOBAL_ALLOCATED`: the linkage libbpf expects of map variables.
 pub const VAR_GLOBAL_ALLOCATED: u32 = 1;
+/// `BTF_FUNC_STATIC` linkage (callbacks: verified in their caller's context).
+pub const FUNC_STATIC: u32 = 0;
 /// `BTF_FUNC_GLOBAL` linkage.
 pub const FUNC_GLOBAL: u32 = 1;
 

@@ -8,19 +8,25 @@
 //! |-------|----------------|---------|
 //! | 0     | (null)         | |
 //! | 1     | `.strtab`      | section and symbol names |
-//! | 2…    | program sections | code; one section per distinct [`Section`], programs concatenated |
-//! | …     | `.rel<section>` | `R_BPF_64_64` relocations of map references (only if the section has some) |
+//! | 2     | `.text`        | only with subprograms: static callbacks, concatenated |
+//! | …     | program sections | code; one section per distinct [`Section`], programs concatenated |
+//! | …     | `.rel<section>` | `R_BPF_64_64` relocations of map and callback references (only if the section has some; `.rel.text` first) |
 //! | …     | `.maps`        | zeroes; one BTF-described struct per map (only if there are maps) |
 //! | …     | `license`      | `"GPL\0"` by default: GPL-only helpers need it |
 //! | …     | `.BTF`         | types of maps (and of programs if `.BTF.ext` is written); absent if empty |
-//! | …     | `.BTF.ext`     | optional: `func_info` and one `line_info` per program |
-//! | last  | `.symtab`      | null, programs (GLOBAL FUNC, real size), maps (GLOBAL OBJECT) |
+//! | …     | `.BTF.ext`     | optional (always with subprograms): `func_info` and one `line_info` per function |
+//! | last  | `.symtab`      | null, `.text` (LOCAL SECTION) and subprograms (LOCAL FUNC), programs (GLOBAL FUNC, real size), maps (GLOBAL OBJECT) |
 //!
 //! A map is a BTF VAR named like its symbol, inside a DATASEC `.maps`, whose
 //! type is a STRUCT of pointer members: `type`, `max_entries` and
 //! `map_flags` as `PTR → ARRAY[value] of u32` (how libbpf's `__uint()`
 //! encodes a number), `key`/`value` as `PTR → the real type` when a shape
 //! is given, else `key_size`/`value_size` as numbers.
+//!
+//! A callback's address (`ld_imm64` with `src_reg = BPF_PSEUDO_FUNC`) is
+//! written as clang writes it: `imm` = the function's byte offset in
+//! `.text`, relocated against the `.text` section symbol. libbpf and the
+//! runtime's loader then append the function to each program that uses it.
 
 use crate::btf::{self, BtfBuilder, TypeId};
 use crate::insn::Assembled;
@@ -39,9 +45,11 @@ const SHT_REL: u32 = 9;
 const SHF_WRITE: u64 = 1;
 const SHF_ALLOC: u64 = 2;
 const SHF_EXECINSTR: u64 = 4;
+const STB_LOCAL: u8 = 0;
 const STB_GLOBAL: u8 = 1;
 const STT_OBJECT: u8 = 1;
 const STT_FUNC: u8 = 2;
+const STT_SECTION: u8 = 3;
 
 /// Map flags (`BPF_F_*` of `BPF_MAP_CREATE`).
 pub mod map_flags {
@@ -624,8 +632,23 @@ pub struct ProgramDef {
 pub struct ObjectBuilder {
     maps: Vec<MapDef>,
     programs: Vec<ProgramDef>,
+    subprograms: Vec<SubprogramDef>,
     license: String,
     btf_ext: bool,
+}
+
+/// A static function in `.text`: a callback that programs pass to helpers
+/// such as `bpf_for_each_map_elem` through [`crate::insn::Insn::LdFunc`].
+/// Loaders append it to every program that refers to it (libbpf does the
+/// same), so one copy in the object serves both hooks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubprogramDef {
+    /// Symbol and BTF name (a C identifier).
+    pub name: String,
+    /// Parameter names; each is a `void *` in BTF.
+    pub params: Vec<String>,
+    /// The code.
+    pub code: Assembled,
 }
 
 impl Default for ObjectBuilder {
@@ -810,6 +833,7 @@ impl ObjectBuilder {
         ObjectBuilder {
             maps: Vec::new(),
             programs: Vec::new(),
+            subprograms: Vec::new(),
             license: "GPL".to_string(),
             btf_ext: false,
         }
@@ -827,6 +851,18 @@ impl ObjectBuilder {
         self.programs.push(ProgramDef {
             name: name.into(),
             section,
+            code,
+        });
+        self
+    }
+
+    /// Adds a static subprogram in `.text` taking `params` (each `void *`)
+    /// and returning `long`. An object with subprograms always has
+    /// `.BTF.ext`: the verifier needs `func_info` for every function.
+    pub fn subprogram(mut self, name: impl Into<String>, params: &[&str], code: Assembled) -> Self {
+        self.subprograms.push(SubprogramDef {
+            name: name.into(),
+            params: params.iter().map(|p| p.to_string()).collect(),
             code,
         });
         self
@@ -859,28 +895,56 @@ impl ObjectBuilder {
                 });
             }
         }
-        for p in &self.programs {
-            if !btf::is_identifier(&p.name) {
+        let functions = self
+            .programs
+            .iter()
+            .map(|p| (&p.name, "program", &p.code))
+            .chain(
+                self.subprograms
+                    .iter()
+                    .map(|s| (&s.name, "subprogram", &s.code)),
+            );
+        for (name, what, code) in functions {
+            if !btf::is_identifier(name) {
                 return Err(Error::InvalidName {
-                    what: "program",
-                    name: p.name.clone(),
+                    what,
+                    name: name.clone(),
                     reason: "not a C identifier",
                 });
             }
-            if let Some(prev) = seen.insert(p.name.as_str(), "program") {
+            if let Some(prev) = seen.insert(name.as_str(), what) {
                 return Err(Error::Duplicate {
                     what: prev,
-                    name: p.name.clone(),
+                    name: name.clone(),
                 });
             }
-            if p.code.slot_count() == 0 {
-                return Err(Error::EmptyProgram(p.name.clone()));
+            if code.slot_count() == 0 {
+                return Err(Error::EmptyProgram(name.clone()));
             }
-            for r in p.code.map_refs() {
+            for r in code.map_refs() {
                 if !self.maps.iter().any(|m| m.name == r.map) {
                     return Err(Error::UnknownMap {
-                        program: p.name.clone(),
+                        program: name.clone(),
                         map: r.map.clone(),
+                    });
+                }
+            }
+            for r in code.func_refs() {
+                if !self.subprograms.iter().any(|s| s.name == r.func) {
+                    return Err(Error::UnknownFunction {
+                        program: name.clone(),
+                        func: r.func.clone(),
+                    });
+                }
+            }
+        }
+        for s in &self.subprograms {
+            for p in &s.params {
+                if !btf::is_identifier(p) {
+                    return Err(Error::InvalidName {
+                        what: "parameter",
+                        name: p.clone(),
+                        reason: "not a C identifier",
                     });
                 }
             }
@@ -898,6 +962,9 @@ impl ObjectBuilder {
     /// Writes the object file.
     pub fn build(&self) -> Result<Vec<u8>, Error> {
         self.validate()?;
+        // The verifier wants func_info for every function once there are
+        // subprograms ("missing btf func_info").
+        let with_ext = self.btf_ext || !self.subprograms.is_empty();
 
         // --- .BTF: maps, then programs ---
         let mut btf = BtfBuilder::new();
@@ -955,7 +1022,8 @@ impl ObjectBuilder {
             enc.btf.datasec(".maps", maps_size, &map_vars);
         }
         let mut func_ids = Vec::new();
-        if self.btf_ext {
+        let mut subprog_ids = Vec::new();
+        if with_ext {
             let int_t = enc.int(4, true);
             for p in &self.programs {
                 let ctx = enc.btf.fwd_struct(p.section.ctx_struct());
@@ -963,7 +1031,50 @@ impl ObjectBuilder {
                 let proto = enc.btf.func_proto(int_t, &[("ctx", ctx_ptr)]);
                 func_ids.push(enc.btf.func(&p.name, proto, btf::FUNC_GLOBAL));
             }
+            if !self.subprograms.is_empty() {
+                let long_t = enc.int(8, true);
+                let void_ptr = enc.ptr(0);
+                for s in &self.subprograms {
+                    let params: Vec<(&str, TypeId)> =
+                        s.params.iter().map(|p| (p.as_str(), void_ptr)).collect();
+                    let proto = enc.btf.func_proto(long_t, &params);
+                    // Callbacks must be static: the verifier checks them in
+                    // the context of their caller.
+                    subprog_ids.push(enc.btf.func(&s.name, proto, btf::FUNC_STATIC));
+                }
+            }
         }
+
+        // --- .text: subprograms, concatenated ---
+        let mut text_off: Vec<u64> = Vec::with_capacity(self.subprograms.len());
+        let mut text_len = 0u64;
+        for s in &self.subprograms {
+            text_off.push(text_len);
+            text_len += s.code.bytes().len() as u64;
+        }
+        let func_offset = |name: &str| -> Option<u64> {
+            self.subprograms
+                .iter()
+                .position(|s| s.name == name)
+                .map(|i| text_off[i])
+        };
+        // Code with each `ld_imm64` of a function holding the function's
+        // byte offset in `.text`, as libbpf expects of a relocation against
+        // the `.text` section symbol.
+        let patched = |code: &Assembled| -> Result<Vec<u8>, Error> {
+            let mut bytes = code.bytes().to_vec();
+            for r in code.func_refs() {
+                let off = func_offset(&r.func).ok_or_else(|| Error::UnknownFunction {
+                    program: String::new(),
+                    func: r.func.clone(),
+                })?;
+                let imm = i32::try_from(off).map_err(|_| Error::TooLarge(".text"))?;
+                if let Some(b) = bytes.get_mut(r.slot * 8 + 4..r.slot * 8 + 8) {
+                    b.copy_from_slice(&imm.to_le_bytes());
+                }
+            }
+            Ok(bytes)
+        };
 
         // --- program sections: group by section, keep first-seen order ---
         let mut groups: Vec<(Section, Vec<usize>)> = Vec::new();
@@ -982,8 +1093,34 @@ impl ObjectBuilder {
                 .filter(|i| *i < 0xff00)
                 .ok_or(Error::TooLarge("section count"))
         };
-        // Symbols: programs first, then maps (indices from 1).
+        let has_text = !self.subprograms.is_empty();
+        // Symbols: locals first (the `.text` section symbol, the
+        // subprograms), then programs, then maps (indices from 1).
         let mut syms: Vec<Sym> = Vec::new();
+        let text_pos = secs.len();
+        if has_text {
+            let mut code = Vec::new();
+            syms.push(Sym {
+                name: String::new(),
+                info: (STB_LOCAL << 4) | STT_SECTION,
+                shndx: idx_of(text_pos)?,
+                value: 0,
+                size: 0,
+            });
+            for s in &self.subprograms {
+                syms.push(Sym {
+                    name: s.name.clone(),
+                    info: (STB_LOCAL << 4) | STT_FUNC,
+                    shndx: idx_of(text_pos)?,
+                    value: code.len() as u64,
+                    size: s.code.bytes().len() as u64,
+                });
+                code.extend(patched(&s.code)?);
+            }
+            secs.push(Sec::progbits(".text", SHF_ALLOC | SHF_EXECINSTR, code, 8));
+        }
+        let n_locals = syms.len();
+        let text_sym = 1u64;
         // (program index, byte offset in its section)
         let mut prog_pos: Vec<(usize, u64)> = Vec::new();
         let mut group_sec: Vec<usize> = Vec::new();
@@ -1000,7 +1137,7 @@ impl ObjectBuilder {
                     value: code.len() as u64,
                     size: p.code.bytes().len() as u64,
                 });
-                code.extend_from_slice(p.code.bytes());
+                code.extend(patched(&p.code)?);
             }
             secs.push(Sec::progbits(
                 section.name(),
@@ -1010,15 +1147,22 @@ impl ObjectBuilder {
             ));
             group_sec.push(sec_pos);
         }
-        let n_prog_syms = syms.len();
+        let n_func_syms = syms.len();
         // Map symbols follow; .maps' index is known once the .rel sections are placed.
+        let text_relocated = self
+            .subprograms
+            .iter()
+            .any(|s| !s.code.map_refs().is_empty() || !s.code.func_refs().is_empty());
         let n_rel: usize = groups
             .iter()
             .filter(|(_, m)| {
-                m.iter()
-                    .any(|&pi| !self.programs[pi].code.map_refs().is_empty())
+                m.iter().any(|&pi| {
+                    let c = &self.programs[pi].code;
+                    !c.map_refs().is_empty() || !c.func_refs().is_empty()
+                })
             })
-            .count();
+            .count()
+            + usize::from(text_relocated);
         let maps_pos = secs.len() + n_rel;
         for (m, (_, off, size)) in self.maps.iter().zip(&map_vars) {
             syms.push(Sym {
@@ -1033,10 +1177,49 @@ impl ObjectBuilder {
             self.maps
                 .iter()
                 .position(|m| m.name == name)
-                .map(|i| (1 + n_prog_syms + i) as u64)
+                .map(|i| (1 + n_func_syms + i) as u64)
+        };
+        // Relocations of one function's code placed at `base` in its section.
+        let relocs = |name: &str, code: &Assembled, base: u64, rel: &mut Vec<u8>| {
+            let mut entries: Vec<(u64, u64)> = Vec::new();
+            for r in code.map_refs() {
+                let sym = map_sym(&r.map).ok_or_else(|| Error::UnknownMap {
+                    program: name.to_string(),
+                    map: r.map.clone(),
+                })?;
+                entries.push((base + r.slot as u64 * 8, sym));
+            }
+            for r in code.func_refs() {
+                entries.push((base + r.slot as u64 * 8, text_sym));
+            }
+            entries.sort();
+            for (off, sym) in entries {
+                rel.extend_from_slice(&off.to_le_bytes());
+                rel.extend_from_slice(&((sym << 32) | u64::from(R_BPF_64_64)).to_le_bytes());
+            }
+            Ok::<(), Error>(())
         };
 
         // .rel sections; their `link` (the symtab) is filled in at layout.
+        let rel_sec = |name: &str, rel: Vec<u8>, target: usize| -> Result<Sec, Error> {
+            Ok(Sec {
+                name: format!(".rel{name}"),
+                kind: SHT_REL,
+                flags: 0,
+                data: rel,
+                align: 8,
+                link: 0,
+                info: u32::from(idx_of(target)?),
+                entsize: 16,
+            })
+        };
+        if text_relocated {
+            let mut rel = Vec::new();
+            for (s, off) in self.subprograms.iter().zip(&text_off) {
+                relocs(&s.name, &s.code, *off, &mut rel)?;
+            }
+            secs.push(rel_sec(".text", rel, text_pos)?);
+        }
         for ((section, members), &sec_pos) in groups.iter().zip(&group_sec) {
             let mut rel = Vec::new();
             for &pi in members {
@@ -1045,26 +1228,10 @@ impl ObjectBuilder {
                     .find(|(i, _)| *i == pi)
                     .map_or(0, |(_, o)| *o);
                 let p = &self.programs[pi];
-                for r in p.code.map_refs() {
-                    let sym = map_sym(&r.map).ok_or_else(|| Error::UnknownMap {
-                        program: p.name.clone(),
-                        map: r.map.clone(),
-                    })?;
-                    rel.extend_from_slice(&(base + r.slot as u64 * 8).to_le_bytes());
-                    rel.extend_from_slice(&((sym << 32) | u64::from(R_BPF_64_64)).to_le_bytes());
-                }
+                relocs(&p.name, &p.code, base, &mut rel)?;
             }
             if !rel.is_empty() {
-                secs.push(Sec {
-                    name: format!(".rel{}", section.name()),
-                    kind: SHT_REL,
-                    flags: 0,
-                    data: rel,
-                    align: 8,
-                    link: 0,
-                    info: u32::from(idx_of(sec_pos)?),
-                    entsize: 16,
-                });
+                secs.push(rel_sec(section.name(), rel, sec_pos)?);
             }
         }
         if !self.maps.is_empty() {
@@ -1080,28 +1247,49 @@ impl ObjectBuilder {
         license.push(0);
         secs.push(Sec::progbits("license", SHF_ALLOC | SHF_WRITE, license, 1));
         let mut strtab = StrTab::new();
-        if self.btf_ext {
+        if with_ext {
             let mut funcs = Vec::new();
             let mut lines = Vec::new();
-            // One line per program, at its first instruction, naming it:
-            // libbpf warns about func_info without line_info.
+            // One line per function, at its first instruction, naming it:
+            // libbpf warns about func_info without line_info, and the
+            // kernel wants a line at the start of every subprogram.
             let file = btf.string("dpuc");
+            let mut subsections: Vec<(&str, Vec<FuncRecord>)> = Vec::new();
+            if has_text {
+                let recs = self
+                    .subprograms
+                    .iter()
+                    .zip(&text_off)
+                    .zip(&subprog_ids)
+                    .map(|((s, off), id)| (*off as u32, *id, s.name.as_str()))
+                    .collect();
+                subsections.push((".text", recs));
+            }
             for (section, members) in &groups {
+                let recs = members
+                    .iter()
+                    .map(|&pi| {
+                        let off = prog_pos
+                            .iter()
+                            .find(|(i, _)| *i == pi)
+                            .map_or(0, |(_, o)| *o) as u32;
+                        (off, func_ids[pi], self.programs[pi].name.as_str())
+                    })
+                    .collect();
+                subsections.push((section.name(), recs));
+            }
+            for (section, recs) in subsections {
                 // Each subsection: section name (a .BTF string), count, records.
                 // Instruction offsets are in bytes here; libbpf divides by 8.
-                let sec_name = btf.string(section.name());
+                let sec_name = btf.string(section);
                 for out in [&mut funcs, &mut lines] {
                     out.extend_from_slice(&sec_name.to_le_bytes());
-                    out.extend_from_slice(&(members.len() as u32).to_le_bytes());
+                    out.extend_from_slice(&(recs.len() as u32).to_le_bytes());
                 }
-                for &pi in members {
-                    let off = prog_pos
-                        .iter()
-                        .find(|(i, _)| *i == pi)
-                        .map_or(0, |(_, o)| *o) as u32;
-                    let line = btf.string(&self.programs[pi].name);
+                for (off, id, name) in recs {
+                    let line = btf.string(name);
                     funcs.extend_from_slice(&off.to_le_bytes());
-                    funcs.extend_from_slice(&func_ids[pi].to_le_bytes());
+                    funcs.extend_from_slice(&id.to_le_bytes());
                     // (insn_off, file_name_off, line_off, line 1 << 10 | column 0)
                     for w in [off, file, line, 1 << 10] {
                         lines.extend_from_slice(&w.to_le_bytes());
@@ -1116,9 +1304,13 @@ impl ObjectBuilder {
             secs.push(Sec::progbits(".BTF", 0, btf.encode(), 4));
         }
 
-        write_elf(secs, &syms, &mut strtab)
+        write_elf(secs, &syms, n_locals, &mut strtab)
     }
 }
+
+/// One function's `.BTF.ext` records: byte offset in its section, BTF
+/// FUNC id, name (the text of its one line record).
+type FuncRecord<'a> = (u32, TypeId, &'a str);
 
 /// `.BTF.ext`: 32-byte header, then the func_info subsection (record size
 /// 8 + `funcs`) and the line_info subsection (record size 16 + `lines`); no
@@ -1142,7 +1334,12 @@ fn btf_ext(funcs: &[u8], lines: &[u8]) -> Vec<u8> {
 }
 
 /// Lays out and writes the ELF file: header, section contents, section headers.
-fn write_elf(secs: Vec<Sec>, syms: &[Sym], strtab: &mut StrTab) -> Result<Vec<u8>, Error> {
+fn write_elf(
+    secs: Vec<Sec>,
+    syms: &[Sym],
+    n_locals: usize,
+    strtab: &mut StrTab,
+) -> Result<Vec<u8>, Error> {
     // Final section list: null, .strtab (1), secs (2..), .symtab (last).
     let symtab_idx = u32::try_from(secs.len() + 2).map_err(|_| Error::TooLarge("section count"))?;
     let mut symtab = vec![0u8; 24];
@@ -1186,8 +1383,8 @@ fn write_elf(secs: Vec<Sec>, syms: &[Sym], strtab: &mut StrTab) -> Result<Vec<u8
         data: symtab,
         align: 8,
         link: 1,
-        // Index of the first non-local symbol: all ours are global.
-        info: 1,
+        // Index of the first non-local symbol (the null symbol is local).
+        info: u32::try_from(n_locals + 1).map_err(|_| Error::TooLarge("symbol count"))?,
         entsize: 24,
     });
     name_offs.push(symtab_name);

@@ -5,8 +5,9 @@
 //!   bpftool-like listing for snapshots.
 //! - [`btf`]: a BTF type-section writer.
 //! - [`elf`]: a relocatable ELF64 (`EM_BPF`) object writer with program
-//!   sections, BTF-defined maps in `.maps`, `license`, `.BTF` and `R_BPF_64_64`
-//!   relocations, in the layout libbpf 1.x, bpftool and `tc` accept.
+//!   sections, static callbacks in `.text`, BTF-defined maps in `.maps`,
+//!   `license`, `.BTF`, `.BTF.ext` and `R_BPF_64_64` relocations, in the
+//!   layout libbpf 1.x, bpftool and `tc` accept.
 //!
 //! Nothing here needs a kernel; `dpuc-runtime` (feature `ebpf`) loads the
 //! objects through the raw `bpf()` syscall and is where they are tested for
@@ -71,6 +72,14 @@ pub enum Error {
         program: String,
         /// The map name it references.
         map: String,
+    },
+    /// A program or subprogram refers to a subprogram the object does not define.
+    #[error("`{program}` refers to unknown function `{func}`")]
+    UnknownFunction {
+        /// The referring function.
+        program: String,
+        /// The function name it references.
+        func: String,
     },
     /// Two maps, two programs, or two program sections share a name.
     #[error("duplicate {what} `{name}`")]

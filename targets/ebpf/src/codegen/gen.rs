@@ -66,6 +66,13 @@ pub mod stack {
     pub const AGG: i16 = -48;
     /// First of the per-key bitmap pointers (downwards).
     pub const KPTR: i16 = -56;
+    /// The context of a `bpf_for_each_map_elem` walk (the tracker's sweep,
+    /// a keyed meter's eviction), upwards from the bottom of the stack
+    /// less [`CALLBACK_FRAME`].
+    pub const WALK: i16 = -super::STACK + CALLBACK_FRAME;
+    /// Stack left for a callback's frame: the verifier counts it against
+    /// the same 512 bytes as its caller's.
+    pub const CALLBACK_FRAME: i16 = 32;
 }
 
 /// What a stack slot holds.
@@ -89,12 +96,17 @@ pub struct Gen {
     pub hit_of_table: BTreeMap<usize, HitId>,
     /// A test build (clock and port from `dpuc_cfg`, a trace, no copies).
     pub test_clock: bool,
+    /// The connection tracker's slots, when the policy has one.
+    pub ct: Option<super::conntrack::CtSlots>,
+    /// The keyed meters' slots, when the policy has some.
+    pub keyed: Option<super::keyed::KeyedSlots>,
 }
 
 /// The stack the kernel gives a program.
 pub const STACK: i16 = 512;
 
-/// Bytes of scratch for `values`.
+/// Bytes of scratch for `values` (the tracker's and the keyed meters' slots
+/// come after them).
 pub fn scratch_size(values: &[Value]) -> u32 {
     let wide = |v: &Value| matches!(v, Value::Field(f) if f.field.width() > 64);
     slot::VALUES as u32
@@ -105,16 +117,18 @@ pub fn scratch_size(values: &[Value]) -> u32 {
 }
 
 impl Gen {
-    /// A generator with slots for `values`; `None` if they do not fit.
+    /// A generator with slots for `values`, with `reserve` bytes at the
+    /// bottom of the stack left free; `None` if they do not fit.
     pub fn new(
         hook: Hook,
         values: &[Value],
         max_keys: usize,
         hit_of_table: BTreeMap<usize, HitId>,
         test_clock: bool,
+        reserve: i16,
     ) -> Option<Gen> {
         let low = stack::KPTR as i32 - 8 * (max_keys as i32 - 1).max(0);
-        if low < -(STACK as i32) {
+        if low < -(STACK as i32) + i32::from(reserve) {
             return None;
         }
         let mut slots = BTreeMap::new();
@@ -132,6 +146,8 @@ impl Gen {
             slots,
             hit_of_table,
             test_clock,
+            ct: None,
+            keyed: None,
         })
     }
 

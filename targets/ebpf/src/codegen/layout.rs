@@ -41,6 +41,13 @@ pub const TRACE_MAP: &str = "dpuc_trace";
 
 /// Size of a meter's value: lock, initialised flag, two buckets, last time.
 pub const METER_VALUE: u32 = 32;
+/// The prefix index of an event record that is not a `log` but the
+/// tracker refusing a new connection (table full); its rule is `u32::MAX`.
+pub const EVENT_CT_FULL: u32 = u32::MAX - 1;
+/// Test builds run frames shorter than this (what `BPF_PROG_TEST_RUN`
+/// accepts, an Ethernet header) padded with zeros, with their real length
+/// in `dpuc_cfg`.
+pub const MIN_TEST_FRAME: u32 = 14;
 /// Size of the trace value: verdict, port, rule, colour, dscp, mark.
 pub const TRACE_VALUE: u32 = 24;
 
@@ -153,6 +160,77 @@ pub struct Layout {
     /// The prefixes of `log` actions, by the index in their event records.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_prefixes: Vec<String>,
+    /// The connection tracker, when the policy has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack: Option<CtLayout>,
+    /// The keyed meters, by meter order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keyed_meters: Vec<KeyedMeterLayout>,
+}
+
+/// One field of a map's key or value, as the layout documents it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutField {
+    /// Its name.
+    pub name: String,
+    /// Byte offset.
+    pub offset: u32,
+    /// Bytes.
+    pub size: u32,
+}
+
+impl LayoutField {
+    /// `name` at `offset`, `size` bytes.
+    pub fn new(name: &str, offset: i16, size: u32) -> LayoutField {
+        LayoutField {
+            name: name.into(),
+            offset: offset as u32,
+            size,
+        }
+    }
+}
+
+/// The connection tracker's maps: the table and how its entries read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtLayout {
+    /// The table (a hash map).
+    pub map: String,
+    /// The global use counter (an array of one `u64`).
+    pub seq_map: String,
+    /// The policy's bound (the map holds at least one entry even for 0,
+    /// which the program treats as always full).
+    pub max_entries: u64,
+    /// Whether a full table evicts the least recently used connection.
+    pub evict_oldest: bool,
+    /// The key: the canonical tuple (the (address, port) pair that sorts
+    /// first as `a`), protocol, family (4 or 6), zone values.
+    pub key: Vec<LayoutField>,
+    /// The value.
+    pub value: Vec<LayoutField>,
+}
+
+/// A keyed meter's bucket map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyedMeterLayout {
+    /// The meter's name.
+    pub meter: String,
+    /// Its map (a hash map).
+    pub map: String,
+    /// At most this many keys have a bucket.
+    pub max_keys: u32,
+    /// The key: per `per` field, its presence (1 for fields always
+    /// present) and its value.
+    pub key: Vec<LayoutField>,
+    /// The value: the bucket pair as in `dpuc_meters`, and the tick of the
+    /// key's last use.
+    pub value: Vec<LayoutField>,
+}
+
+impl CtLayout {
+    /// The field called `name` of the value.
+    pub fn value_field(&self, name: &str) -> Option<&LayoutField> {
+        self.value.iter().find(|f| f.name == name)
+    }
 }
 
 /// A write into a map.
@@ -379,6 +457,30 @@ pub fn layout(p: &Program, c: &Classes, test_clock: bool, scratch: u32) -> Layou
                 .into(),
         });
     }
+    let keyed = super::keyed::Keyed::of(p);
+    for k in &keyed {
+        maps.push(MapLayout {
+            name: super::keyed::map_name(k.meter),
+            kind: MapType::Hash,
+            key_size: k.key_size(),
+            value_size: super::keyed::VALUE,
+            max_entries: k.max,
+            holds: format!(
+                "meter {} per key: {{presence, value}} per field -> {{spin lock, initialised, committed tokens, excess/peak tokens, last ns, use tick}}, tokens x 10^9",
+                k.name
+            ),
+        });
+    }
+    if !keyed.is_empty() {
+        maps.push(MapLayout {
+            name: super::keyed::TICK_MAP.into(),
+            kind: MapType::Array,
+            key_size: 4,
+            value_size: 8,
+            max_entries: p.meters.len() as u32,
+            holds: "keyed meters' use counters, by meter id (least-recently-used order)".into(),
+        });
+    }
     maps.push(MapLayout {
         name: PORTS_MAP.into(),
         kind: MapType::Array,
@@ -402,7 +504,7 @@ pub fn layout(p: &Program, c: &Classes, test_clock: bool, scratch: u32) -> Layou
             key_size: 4,
             value_size: 16,
             max_entries: 1,
-            holds: "test builds: {now ns, ingress port number}".into(),
+            holds: "test builds: {now ns, ingress port number, frame length (0: the run's)}".into(),
         });
         maps.push(MapLayout {
             name: TRACE_MAP.into(),
@@ -415,8 +517,28 @@ pub fn layout(p: &Program, c: &Classes, test_clock: bool, scratch: u32) -> Layou
                     .into(),
         });
     }
+    let ct = super::conntrack::Plan::of(p);
+    if let Some(plan) = &ct {
+        maps.push(MapLayout {
+            name: super::conntrack::CT_MAP.into(),
+            kind: MapType::Hash,
+            key_size: plan.key_size(),
+            value_size: super::conntrack::value::SIZE,
+            // The bound is checked before; 0 is a table that is always full.
+            max_entries: plan.max_entries.clamp(1, u64::from(u32::MAX)) as u32,
+            holds: "connections: canonical tuple + zone -> {lock, mark, last ns, expiry ns, use sequence, original orientation, tcp state, fins, replied}".into(),
+        });
+        maps.push(MapLayout {
+            name: super::conntrack::SEQ_MAP.into(),
+            kind: MapType::Array,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            holds: "the connection tracker's use counter (least-recently-used order)".into(),
+        });
+    }
     let log_prefixes = log_prefixes(p);
-    if logs(p) {
+    if logs(p) || ct.is_some() {
         maps.push(MapLayout {
             name: EVENTS_MAP.into(),
             kind: MapType::RingBuf,
@@ -424,7 +546,7 @@ pub fn layout(p: &Program, c: &Classes, test_clock: bool, scratch: u32) -> Layou
             value_size: 0,
             max_entries: EVENTS_BYTES,
             holds:
-                "log events: {rule id, prefix index (u32::MAX: none), frame length, ingress port}"
+                "events: {rule id, prefix index (u32::MAX: none; u32::MAX - 1: ct_full, the tracker refused a connection), frame length, ingress port}"
                     .into(),
         });
     }
@@ -434,6 +556,8 @@ pub fn layout(p: &Program, c: &Classes, test_clock: bool, scratch: u32) -> Layou
         tables,
         test_clock,
         log_prefixes,
+        conntrack: ct.as_ref().map(super::conntrack::layout_doc),
+        keyed_meters: keyed.iter().map(super::keyed::Keyed::layout_doc).collect(),
     }
 }
 

@@ -8,14 +8,24 @@
 //!   the rule count.
 //! - Counters and rule hits are per-CPU arrays; meters are shared buckets
 //!   under a `bpf_spin_lock`, in the software meters' exact integer
-//!   arithmetic.
-//! - What the target cannot do is refused here, naming the rule: connection
-//!   tracking, `reject`, per-key meters, and `mirror` on the XDP hook.
-//! - `log` writes an event record to a ring buffer.
+//!   arithmetic; per-key meters keep one bucket per key in a hash map with
+//!   least-recently-used eviction ([`keyed`]).
+//! - Connection tracking is the software tracker's, exactly: one hash map
+//!   entry per connection, looked up before the pipeline and committed
+//!   after the verdict, with expired entries purged and the oldest evicted
+//!   by a `bpf_for_each_map_elem` walk when the table is full ([`conntrack`]).
+//!   The walks' callbacks are static subprograms in `.text`.
+//! - What the target cannot do is refused here, naming the rule: `reject`,
+//!   `mirror` on the XDP hook, and tables or bursts beyond the kernel's
+//!   limits.
+//! - `log` (and the tracker refusing a connection, `ct_full`) writes an
+//!   event record to a ring buffer.
 
 mod actions;
 pub mod classify;
+pub mod conntrack;
 mod gen;
+pub mod keyed;
 pub mod layout;
 mod parse;
 mod program;
@@ -128,22 +138,74 @@ pub fn emit(program: &Valid, options: &Options) -> Result<Artifact, Error> {
     refusals(p, options)?;
     let classes = layout::classes(p).map_err(|(table, reason)| Error::Table { table, reason })?;
     let (values, hits) = used_values(p);
-    let layout = layout::layout(p, &classes, options.test_clock, gen::scratch_size(&values));
+    let ct = conntrack::Plan::of(p);
+    let keyed = keyed::Keyed::of(p);
+    let values_end = gen::scratch_size(&values);
+    let ct_end = values_end + ct.as_ref().map_or(0, conntrack::Plan::scratch_bytes);
+    let scratch = ct_end + keyed::scratch_bytes(&keyed);
+    // Scratch offsets are 16-bit: refuse what does not fit them.
+    if scratch > i16::MAX as u32 {
+        return Err(Error::Stack);
+    }
+    let layout = layout::layout(p, &classes, options.test_clock, scratch);
     let max_keys = p.tables.iter().map(|t| t.keys.len()).max().unwrap_or(0);
     let mut builder = ObjectBuilder::new().license("GPL");
     for m in &layout.maps {
-        builder = builder.map(map_def(m));
+        builder = builder.map(map_def(m, &layout));
     }
+    // Callbacks, shared by both hooks' programs.
+    let mut subprograms: Vec<(String, Assembled)> = Vec::new();
+    if let Some(plan) = ct.as_ref().filter(|c| c.max_entries > 0) {
+        subprograms.push((
+            conntrack::SWEEP.to_string(),
+            conntrack::sweep_callback(plan).assemble()?,
+        ));
+    }
+    for k in &keyed {
+        subprograms.push((
+            keyed::callback_name(k.meter),
+            keyed::lru_callback(k).assemble()?,
+        ));
+    }
+    // The walks' context at the bottom of the stack, and the callback's frame.
+    let walk = ct
+        .iter()
+        .map(conntrack::Plan::stack_bytes)
+        .chain(keyed.iter().map(keyed::Keyed::stack_bytes))
+        .max();
+    let reserve = walk.map_or(0, |w| w + gen::stack::CALLBACK_FRAME);
     let mut listings = Vec::new();
     let mut insns = Vec::new();
     for &hook in &options.hooks {
-        let mut g = Gen::new(hook, &values, max_keys, hits.clone(), options.test_clock)
-            .ok_or(Error::Stack)?;
+        let mut g = Gen::new(
+            hook,
+            &values,
+            max_keys,
+            hits.clone(),
+            options.test_clock,
+            reserve,
+        )
+        .ok_or(Error::Stack)?;
+        let offset = |bytes: u32| i16::try_from(bytes).map_err(|_| Error::Stack);
+        let (ct_base, keyed_base) = (offset(values_end)?, offset(ct_end)?);
+        g.ct = ct
+            .clone()
+            .map(|plan| conntrack::CtSlots::new(plan, ct_base, gen::stack::WALK));
+        g.keyed = (!keyed.is_empty())
+            .then(|| keyed::KeyedSlots::new(keyed.clone(), keyed_base, gen::stack::WALK));
         program::emit(p, &layout, &mut g, options);
         let code: Assembled = g.asm.assemble()?;
-        listings.push((hook, code.listing()));
+        let mut listing = code.listing();
+        for (name, sub) in &subprograms {
+            let name: &str = name;
+            listing.push_str(&format!("\n{name}:\n{}", sub.listing()));
+        }
+        listings.push((hook, listing));
         insns.push((hook, code.slot_count()));
         builder = builder.program(format!("dpuc_{}", hook.name()), hook.section(), code);
+    }
+    for (name, code) in subprograms {
+        builder = builder.subprogram(&name, &["map", "key", "value", "ctx"], code);
     }
     Ok(Artifact {
         object: builder.build()?,
@@ -160,7 +222,29 @@ pub fn fills(program: &Program, layout: &Layout) -> Result<Vec<MapWrite>, Error>
     Ok(layout::fills(program, &classes, layout))
 }
 
-fn map_def(m: &MapLayout) -> MapDef {
+/// A BTF shape for fields laid out as `fields` (`lock` is the spin lock).
+fn shape_of(name: &str, size: u32, fields: &[layout::LayoutField]) -> Shape {
+    Shape::structure(
+        name,
+        size,
+        fields
+            .iter()
+            .map(|f| {
+                let shape = match (f.name.as_str(), f.size) {
+                    ("lock", _) => Shape::SpinLock,
+                    (_, 1) => Shape::u8(),
+                    (_, 2) => Shape::u16(),
+                    (_, 4) => Shape::u32(),
+                    (_, 8) => Shape::u64(),
+                    (_, n) => Shape::Bytes(n),
+                };
+                ShapeField::new(f.name.clone(), f.offset, shape)
+            })
+            .collect(),
+    )
+}
+
+fn map_def(m: &MapLayout, l: &Layout) -> MapDef {
     let kind = match m.kind {
         MapType::Array => MapKind::Array,
         MapType::PercpuArray => MapKind::PercpuArray,
@@ -181,6 +265,21 @@ fn map_def(m: &MapLayout) -> MapDef {
             ],
         );
         return MapDef::typed(&m.name, kind, Shape::u32(), value, m.max_entries);
+    }
+    if let Some(k) = l.keyed_meters.iter().find(|k| k.map == m.name) {
+        let key = shape_of("dpuc_mk_key", m.key_size, &k.key);
+        let value = shape_of("dpuc_mk_value", m.value_size, &k.value);
+        return MapDef::typed(&m.name, kind, key, value, m.max_entries)
+            .with_flags(map_flags::NO_PREALLOC);
+    }
+    if let Some(ct) = l.conntrack.as_ref().filter(|c| c.map == m.name) {
+        // Typed: the value holds a `bpf_spin_lock`; `bpftool map dump`
+        // then shows connections field by field. Entries are allocated on
+        // insertion, so the count is exactly the entries present.
+        let key = shape_of("dpuc_ct_key", m.key_size, &ct.key);
+        let value = shape_of("dpuc_ct_value", m.value_size, &ct.value);
+        return MapDef::typed(&m.name, kind, key, value, m.max_entries)
+            .with_flags(map_flags::NO_PREALLOC);
     }
     let def = MapDef::new(&m.name, kind, m.key_size, m.value_size, m.max_entries);
     if kind == MapKind::LpmTrie {
@@ -221,6 +320,8 @@ fn used_values(p: &Program) -> (Vec<Value>, BTreeMap<usize, dpuc_ir::HitId>) {
     for r in &p.rules {
         sets(&r.actions.steps, &mut v);
     }
+    v.extend(conntrack::used_values(p));
+    v.extend(keyed::used_values(p));
     // The trace reports DSCP and mark after rewrites.
     v.insert(Value::Field(FieldRef::outer(Field::IpDscp)));
     v.insert(Value::Field(FieldRef::outer(Field::MetaMark)));
@@ -242,30 +343,37 @@ fn refusals(p: &Program, o: &Options) -> Result<(), Error> {
             help: help.map(str::to_string),
         })
     };
-    if p.conntrack.is_some() {
-        let reader = p.tables.iter().find_map(|t| {
-            let reads_ct = t.keys.iter().any(|k| {
-                matches!(k.source, KeySource::Field(f)
-                    if matches!(f.field, Field::CtState | Field::CtMark | Field::CtDirection))
-            });
-            match (reads_ct, t.kind) {
-                (true, TableKind::Rules { .. }) => t.entries.iter().find_map(|e| e.rule),
-                _ => None,
-            }
-        });
-        let rule = reader.map_or("conntrack".to_string(), |r| rule_name(p, r as usize));
+    if let Some(c) = p
+        .conntrack
+        .as_ref()
+        .filter(|c| c.max_entries > conntrack::MAX_ENTRIES)
+    {
         return refuse(
-            rule,
-            "connection tracking",
+            "conntrack".into(),
+            &format!(
+                "a connection table of {} entries (the kernel's hash maps hold at most {})",
+                c.max_entries,
+                conntrack::MAX_ENTRIES
+            ),
             None,
-            Some("use the sw target for stateful policies"),
+            Some("lower `max_entries`"),
         );
     }
     for (i, m) in p.meters.iter().enumerate() {
-        if !m.per.is_empty() {
+        if !m.per.is_empty() && u64::from(m.max_keys) > conntrack::MAX_ENTRIES {
             let user = p.rules.iter().position(|r| uses_meter(&r.actions.steps, i));
             let rule = user.map_or(format!("meter {}", m.name), |r| rule_name(p, r));
-            return refuse(rule, &format!("per-key meter `{}`", m.name), None, None);
+            return refuse(
+                rule,
+                &format!(
+                    "per-key meter `{}` of {} keys (the kernel's hash maps hold at most {})",
+                    m.name,
+                    m.max_keys,
+                    conntrack::MAX_ENTRIES
+                ),
+                None,
+                Some("lower `max`"),
+            );
         }
         let caps = match m.kind {
             MeterKind::TokenBucket { burst, .. } => vec![burst],
@@ -314,7 +422,11 @@ fn refusals(p: &Program, o: &Options) -> Result<(), Error> {
                     let ok = !field.inner
                         && matches!(
                             field.field,
-                            Field::IpDscp | Field::IpEcn | Field::VlanPcp | Field::MetaMark
+                            Field::IpDscp
+                                | Field::IpEcn
+                                | Field::VlanPcp
+                                | Field::MetaMark
+                                | Field::CtMark
                         );
                     if !ok {
                         return refuse(

@@ -4,6 +4,7 @@
 //! by the bounds check the verifier needs; a check that fails ends the
 //! layer exactly where the software parser gives up.
 
+use super::conntrack::kind;
 use super::gen::{slot, Gen, Value};
 use crate::insn::{AluOp, JmpCond, Label, Reg, Size};
 use dpuc_ir::{Field, FieldRef, Header};
@@ -12,7 +13,7 @@ use dpuc_ir::{Field, FieldRef, Header};
 const MAX_EXT_HEADERS: usize = 8;
 /// Parse offsets beyond this are treated as a cut-short frame; it keeps
 /// the verifier's view of packet offsets bounded.
-const MAX_OFFSET: i32 = 16 * 1024;
+pub(super) const MAX_OFFSET: i32 = 16 * 1024;
 
 impl Gen {
     fn f(&self, inner: bool, field: Field) -> FieldRef {
@@ -179,6 +180,8 @@ impl Gen {
     }
 
     fn ipv4(&mut self, inner: bool, done: Label, l4: Label) {
+        // Until the header checks pass, a broken L3 header is `invalid`.
+        self.ct_kind(inner, kind::INVALID);
         self.need(20, done);
         self.ld(Size::B, Reg::R4, Reg::R1, 0);
         self.mov(Reg::R5, Reg::R4);
@@ -220,6 +223,7 @@ impl Gen {
                 self.set(self.f(inner, field), Reg::R4);
             }
         }
+        self.ct_ipv4(inner);
         self.ld(Size::B, Reg::R4, Reg::R1, 1);
         self.ld(Size::B, Reg::R5, Reg::R1, 8);
         self.ip_common(inner, 4);
@@ -227,6 +231,7 @@ impl Gen {
     }
 
     fn ipv6(&mut self, inner: bool, done: Label, l4: Label) {
+        self.ct_kind(inner, kind::INVALID);
         self.need(40, done);
         self.ld(Size::B, Reg::R4, Reg::R1, 0);
         self.alu(AluOp::Rsh, Reg::R4, 4);
@@ -304,6 +309,7 @@ impl Gen {
                 }
             }
         }
+        self.ct_ipv6(inner);
         self.ld(Size::B, Reg::R4, Reg::R1, 0);
         self.alu(AluOp::Lsh, Reg::R4, 4);
         self.ld(Size::B, Reg::R5, Reg::R1, 1);
@@ -338,6 +344,9 @@ impl Gen {
             self.label(),
             self.label(),
         );
+        // The IP header is good: untracked unless L4 says otherwise (a
+        // later fragment, an untracked protocol).
+        self.ct_l4(inner);
         self.ld(Size::DW, Reg::R4, Reg::R6, slot::FRAG);
         self.jif(JmpCond::Eq, Reg::R4, 2, done);
         self.jif(JmpCond::Gt, Reg::R9, MAX_OFFSET, done);
@@ -350,6 +359,8 @@ impl Gen {
         self.ja(done);
 
         self.bind(tcp);
+        // Until the header checks pass, a broken L4 header is `invalid`.
+        self.ct_kind(inner, kind::INVALID);
         self.need(20, done);
         self.ld(Size::B, Reg::R4, Reg::R1, 12);
         self.alu(AluOp::Rsh, Reg::R4, 4);
@@ -360,19 +371,24 @@ impl Gen {
         self.jif(JmpCond::Gt, Reg::R0, Reg::R8, done);
         self.valid(inner, Header::Tcp);
         self.ports(inner, Some(Field::TcpSport), Some(Field::TcpDport));
-        self.ld(Size::B, Reg::R4, Reg::R1, 13);
-        self.set(self.f(inner, Field::TcpFlags), Reg::R4);
+        self.ld(Size::B, Reg::R0, Reg::R1, 13);
+        self.set(self.f(inner, Field::TcpFlags), Reg::R0);
+        self.ct_ports(inner, Some(Reg::R0));
         self.ja(done);
 
         self.bind(sctp);
+        self.ct_kind(inner, kind::INVALID);
         self.need(12, done);
         self.valid(inner, Header::Sctp);
         self.ports(inner, None, None);
+        self.ct_kind(inner, kind::UNTRACKED);
         self.ja(done);
 
         for (label, v6) in [(icmp4, false), (icmp6, true)] {
             self.bind(label);
+            self.ct_kind(inner, kind::INVALID);
             self.need(8, done);
+            self.ct_icmp(inner, v6);
             self.valid(inner, Header::Icmp);
             self.valid(inner, if v6 { Header::Icmpv6 } else { Header::Icmpv4 });
             self.ld(Size::B, Reg::R4, Reg::R1, 0);
@@ -383,9 +399,11 @@ impl Gen {
         }
 
         self.bind(udp);
+        self.ct_kind(inner, kind::INVALID);
         self.need(8, done);
         self.valid(inner, Header::Udp);
         self.ports(inner, Some(Field::UdpSport), Some(Field::UdpDport));
+        self.ct_ports(inner, None);
         let Some(tunnel) = tunnel else {
             self.ja(done);
             return;

@@ -573,3 +573,92 @@ fn ring_buffers_have_no_key_or_value_and_a_page_multiple_size() {
         .build();
     assert!(obj.is_ok(), "{obj:?}");
 }
+
+/// `(map, key, value, ctx) -> 0`, deleting every entry it is shown.
+fn callback() -> Assembled {
+    let mut p = Program::new();
+    p.push(Insn::call(helper::MAP_DELETE_ELEM))
+        .push(Insn::mov64(Reg::R0, 0))
+        .push(Insn::exit());
+    p.assemble().expect("assembles")
+}
+
+/// Walks map `m` with callback `cb`.
+fn walker() -> Assembled {
+    let mut p = Program::new();
+    p.ld_map(Reg::R1, "m")
+        .ld_func(Reg::R2, "cb")
+        .push(Insn::mov64(Reg::R3, 0))
+        .push(Insn::mov64(Reg::R4, 0))
+        .push(Insn::call(helper::FOR_EACH_MAP_ELEM))
+        .push(Insn::exit());
+    p.assemble().expect("assembles")
+}
+
+#[test]
+fn subprograms_go_to_text_as_static_functions_relocated_like_clang_does() {
+    let obj = ObjectBuilder::new()
+        .map(MapDef::new("m", MapKind::Hash, 4, 8, 4))
+        .subprogram("cb", &["map", "key", "value", "ctx"], callback())
+        .program("walk", Section::Xdp, walker())
+        .build()
+        .expect("object");
+    let p = Parsed::new(&obj);
+    // .BTF.ext is implied: the verifier needs func_info for callbacks.
+    assert_eq!(
+        p.names(),
+        [".strtab", ".text", "xdp", ".relxdp", ".maps", "license", ".BTF", ".BTF.ext", ".symtab"]
+    );
+    let text = p.index(".text") as u16;
+    let syms = p.symbols();
+    // Locals first: the .text section symbol, then the static callback.
+    assert_eq!(syms[0], (String::new(), 3, text, 0, 0));
+    assert_eq!(syms[1], ("cb".to_string(), 2, text, 0, 24));
+    assert_eq!(syms[2].0, "walk");
+    assert_eq!(syms[2].1, (1 << 4) | 2);
+    let symtab = &p.sections[p.index(".symtab") - 1];
+    assert_eq!(symtab.5, 3, "sh_info: first global after null + 2 locals");
+    // The ld_imm64 of `cb`: BPF_PSEUDO_FUNC, imm = cb's byte offset in
+    // .text, relocated against the .text section symbol (index 1).
+    let code = p.data("xdp");
+    assert_eq!(code[16], 0x18);
+    assert_eq!(code[17] >> 4, crate::insn::PSEUDO_FUNC);
+    assert_eq!(u32_at(code, 20), 0);
+    let rel = p.data(".relxdp");
+    let relocs: Vec<(u64, u64)> = rel
+        .chunks(16)
+        .map(|r| (u64_at(r, 0), u64_at(r, 8)))
+        .collect();
+    let map_sym = 1 + syms.iter().position(|s| s.0 == "m").expect("m") as u64;
+    assert_eq!(relocs, [(0, (map_sym << 32) | 1), (16, (1 << 32) | 1)]);
+    // func_info: .text first (cb, static), then xdp (walk, global).
+    let ext = p.data(".BTF.ext");
+    let fi = &ext[32..32 + u32_at(ext, 12) as usize];
+    assert_eq!(u32_at(fi, 8), 1, "one function in .text");
+    assert_eq!(u32_at(fi, 12), 0, "at byte 0");
+    assert_eq!(u32_at(fi, 24), 1, "one program in xdp");
+}
+
+#[test]
+fn unknown_functions_are_errors() {
+    let err = ObjectBuilder::new()
+        .map(MapDef::new("m", MapKind::Hash, 4, 8, 4))
+        .program("walk", Section::Xdp, walker())
+        .build()
+        .expect_err("cb is not defined");
+    assert_eq!(
+        err,
+        Error::UnknownFunction {
+            program: "walk".into(),
+            func: "cb".into()
+        }
+    );
+    let err = ObjectBuilder::new()
+        .map(MapDef::new("m", MapKind::Hash, 4, 8, 4))
+        .subprogram("cb", &["ctx"], callback())
+        .subprogram("cb", &["ctx"], callback())
+        .program("walk", Section::Xdp, walker())
+        .build()
+        .expect_err("duplicate");
+    assert!(matches!(err, Error::Duplicate { .. }), "{err:?}");
+}

@@ -50,13 +50,25 @@ pub struct MapRef {
     pub map: String,
 }
 
+/// Where a program loads a subprogram's address: the `ld_imm64` (with
+/// `src_reg = BPF_PSEUDO_FUNC`) at `slot` must point at `func` (in an
+/// object: an `R_BPF_64_64` relocation against `.text`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FuncRef {
+    /// Slot index (8-byte units) of the `ld_imm64`.
+    pub slot: usize,
+    /// The subprogram's name.
+    pub func: String,
+}
+
 /// An assembled program: instructions with resolved offsets, their encoding,
-/// and the map references to relocate.
+/// and the map and subprogram references to relocate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assembled {
     insns: Vec<Insn>,
     bytes: Vec<u8>,
     map_refs: Vec<MapRef>,
+    func_refs: Vec<FuncRef>,
 }
 
 impl Program {
@@ -145,6 +157,11 @@ impl Program {
         self.push(Insn::ld_map(dst, map))
     }
 
+    /// `dst = &func` (an `ld_imm64` relocated against `.text`).
+    pub fn ld_func(&mut self, dst: Reg, func: impl Into<String>) -> &mut Self {
+        self.push(Insn::ld_func(dst, func))
+    }
+
     /// Number of instructions pushed so far (jumps included, slots not counted).
     pub fn len(&self) -> usize {
         self.items.len()
@@ -224,12 +241,18 @@ impl Assembled {
     pub fn from_insns(insns: Vec<Insn>) -> Result<Assembled, Error> {
         let mut bytes = Vec::with_capacity(insns.len() * 8);
         let mut map_refs = Vec::new();
+        let mut func_refs = Vec::new();
         for insn in &insns {
-            if let Insn::LdMap { map, .. } = insn {
-                map_refs.push(MapRef {
+            match insn {
+                Insn::LdMap { map, .. } => map_refs.push(MapRef {
                     slot: bytes.len() / 8,
                     map: map.clone(),
-                });
+                }),
+                Insn::LdFunc { func, .. } => func_refs.push(FuncRef {
+                    slot: bytes.len() / 8,
+                    func: func.clone(),
+                }),
+                _ => {}
             }
             insn.encode_into(&mut bytes)?;
         }
@@ -237,6 +260,7 @@ impl Assembled {
             insns,
             bytes,
             map_refs,
+            func_refs,
         })
     }
 
@@ -258,6 +282,11 @@ impl Assembled {
     /// The map references, in program order.
     pub fn map_refs(&self) -> &[MapRef] {
         &self.map_refs
+    }
+
+    /// The subprogram references, in program order.
+    pub fn func_refs(&self) -> &[FuncRef] {
+        &self.func_refs
     }
 
     /// A bpftool-like listing, one instruction per line (see [`listing`]).

@@ -36,6 +36,7 @@ pub fn helper_name(id: i32) -> Option<&'static str> {
         helper::SPIN_UNLOCK => "bpf_spin_unlock",
         helper::KTIME_GET_BOOT_NS => "bpf_ktime_get_boot_ns",
         helper::LOOP => "bpf_loop",
+        helper::FOR_EACH_MAP_ELEM => "bpf_for_each_map_elem",
         helper::XDP_GET_BUFF_LEN => "bpf_xdp_get_buff_len",
         helper::RINGBUF_OUTPUT => "bpf_ringbuf_output",
         _ => return None,
@@ -230,6 +231,8 @@ fn text(insn: &Insn) -> String {
         Insn::LdImm64 { dst, imm } => format!("r{} = {imm:#x}", dst.number()),
         Insn::LdMap { dst, map } => format!("r{} = map[{map}]", dst.number()),
         Insn::LdMapFd { dst, fd } => format!("r{} = map[fd:{fd}]", dst.number()),
+        Insn::LdFunc { dst, func } => format!("r{} = func[{func}]", dst.number()),
+        Insn::LdFuncImm { dst, imm } => format!("r{} = func[pc{imm:+}]", dst.number()),
         Insn::Ja { off } => format!("goto pc{off:+}"),
         Insn::JaLong { off } => format!("gotol pc{off:+}"),
         Insn::Jmp {

@@ -10,7 +10,7 @@
 mod asm;
 mod listing;
 
-pub use asm::{Assembled, Label, MapRef, Program};
+pub use asm::{Assembled, FuncRef, Label, MapRef, Program};
 pub use listing::{helper_name, listing};
 
 use crate::Error;
@@ -53,6 +53,10 @@ const ATOMIC_CMPXCHG: i32 = 0xf0 | ATOMIC_FETCH;
 pub const PSEUDO_MAP_FD: u8 = 1;
 /// `src_reg` of an `ld_imm64` whose `imm` is a map fd and second `imm` an offset into its value.
 pub const PSEUDO_MAP_VALUE: u8 = 2;
+/// `src_reg` of an `ld_imm64` whose `imm` is a subprogram's address, in
+/// instruction slots relative to the next slot (after loading; in an
+/// object, the byte offset of the function in `.text`, with a relocation).
+pub const PSEUDO_FUNC: u8 = 4;
 
 /// Helper function numbers (`enum bpf_func_id`) used by the backend.
 pub mod helper {
@@ -102,6 +106,8 @@ pub mod helper {
     pub const SPIN_UNLOCK: i32 = 94;
     /// `u64 bpf_ktime_get_boot_ns(void)`
     pub const KTIME_GET_BOOT_NS: i32 = 125;
+    /// `long bpf_for_each_map_elem(map, callback_fn, callback_ctx, flags)`
+    pub const FOR_EACH_MAP_ELEM: i32 = 164;
     /// `long bpf_loop(nr_loops, callback_fn, callback_ctx, flags)`
     pub const LOOP: i32 = 181;
     /// `long bpf_ringbuf_output(ringbuf, data, size, flags)`
@@ -593,6 +599,24 @@ pub enum Insn {
         /// The map's name in the object.
         map: String,
     },
+    /// `dst = &func` by name (two slots): the address of a subprogram, for
+    /// helpers that take a callback (`bpf_for_each_map_elem`). Encodes as
+    /// `ld_imm64 dst, 0` with `src_reg = BPF_PSEUDO_FUNC`; the object writer
+    /// fills in the offset and a relocation against `.text`.
+    LdFunc {
+        /// Destination.
+        dst: Reg,
+        /// The subprogram's name in the object.
+        func: String,
+    },
+    /// `dst = &func` with the offset already resolved (`src_reg =
+    /// BPF_PSEUDO_FUNC`, `imm` as the kernel or an object holds it), two slots.
+    LdFuncImm {
+        /// Destination.
+        dst: Reg,
+        /// The raw immediate.
+        imm: i32,
+    },
     /// `dst = map` for an already-open map fd (`src_reg = BPF_PSEUDO_MAP_FD`), two slots.
     LdMapFd {
         /// Destination.
@@ -753,6 +777,14 @@ impl Insn {
         }
     }
 
+    /// `dst = &func` (relocated).
+    pub fn ld_func(dst: Reg, func: impl Into<String>) -> Insn {
+        Insn::LdFunc {
+            dst,
+            func: func.into(),
+        }
+    }
+
     /// Call helper `helper`.
     pub fn call(helper: i32) -> Insn {
         Insn::Call { helper }
@@ -766,7 +798,11 @@ impl Insn {
     /// Number of 8-byte slots: 2 for the `ld_imm64` forms, 1 otherwise.
     pub fn slots(&self) -> usize {
         match self {
-            Insn::LdImm64 { .. } | Insn::LdMap { .. } | Insn::LdMapFd { .. } => 2,
+            Insn::LdImm64 { .. }
+            | Insn::LdMap { .. }
+            | Insn::LdMapFd { .. }
+            | Insn::LdFunc { .. }
+            | Insn::LdFuncImm { .. } => 2,
             _ => 1,
         }
     }
@@ -914,6 +950,8 @@ impl Insn {
             )),
             Insn::LdMap { dst, .. } => Ok(ld_imm64(*dst, 0, 0, 0)),
             Insn::LdMapFd { dst, fd } => Ok(ld_imm64(*dst, PSEUDO_MAP_FD, *fd, 0)),
+            Insn::LdFunc { dst, .. } => Ok(ld_imm64(*dst, PSEUDO_FUNC, 0, 0)),
+            Insn::LdFuncImm { dst, imm } => Ok(ld_imm64(*dst, PSEUDO_FUNC, *imm, 0)),
             Insn::Ja { off } => one(raw(CLASS_JMP | JMP_JA, Reg::R0, 0, *off, 0)),
             Insn::JaLong { off } => one(raw(CLASS_JMP32 | JMP_JA, Reg::R0, 0, 0, *off)),
             Insn::Jmp {
@@ -960,7 +998,8 @@ impl Insn {
 
     /// Decodes a whole instruction stream. An `ld_imm64` with `src_reg` 0
     /// decodes as [`Insn::LdImm64`] (a relocated map reference is only known
-    /// from the relocation table), with `BPF_PSEUDO_MAP_FD` as [`Insn::LdMapFd`].
+    /// from the relocation table), with `BPF_PSEUDO_MAP_FD` as [`Insn::LdMapFd`],
+    /// with `BPF_PSEUDO_FUNC` as [`Insn::LdFuncImm`].
     pub fn decode_all(bytes: &[u8]) -> Result<Vec<Insn>, Error> {
         if bytes.len() % 8 != 0 {
             return Err(Error::Decode {
@@ -1154,6 +1193,7 @@ fn decode_at(slots: &[RawInsn], i: usize) -> Result<(Insn, usize), Error> {
                     imm: (u64::from(hi.imm as u32) << 32) | u64::from(r.imm as u32),
                 },
                 PSEUDO_MAP_FD if hi.imm == 0 => Insn::LdMapFd { dst, fd: r.imm },
+                PSEUDO_FUNC if hi.imm == 0 => Insn::LdFuncImm { dst, imm: r.imm },
                 s => return Err(bad(format!("ld_imm64 with unsupported src_reg {s}"))),
             };
             return Ok((insn, 2));
