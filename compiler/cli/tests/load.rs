@@ -152,11 +152,23 @@ fn load_counts_real_frames_and_unload_detaches() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!pinned.exists());
-    let link = Command::new("ip")
-        .args(["link", "show", &name])
-        .output()
-        .expect("ip");
-    assert!(!String::from_utf8_lossy(&link.stdout).contains("prog/xdp"));
+    // The kernel frees a link whose last reference is gone after an RCU
+    // grace period, so the detach can show up a moment after `unload`.
+    let attached = || {
+        let link = Command::new("ip")
+            .args(["link", "show", &name])
+            .output()
+            .expect("ip");
+        String::from_utf8_lossy(&link.stdout).contains("prog/xdp")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while attached() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !attached(),
+        "the XDP program is still attached after unload"
+    );
     let _ = std::fs::remove_dir(&pins);
     assert_eq!(
         dpuc(&["unload", "--dev", &name, "--pin-dir", &p])
