@@ -1071,20 +1071,7 @@ fn refuse(g: &mut Gen, full: Label) {
         layout::verdict::DROP as i32,
     );
     g.st(Size::DW, Reg::R6, slot::RULE, -1);
-    let record = stack::KEY;
-    g.st(Size::W, Reg::R10, record, -1);
-    g.st(Size::W, Reg::R10, record + 4, layout::EVENT_CT_FULL as i32);
-    g.ld(Size::DW, Reg::R1, Reg::R6, slot::LEN);
-    g.st(Size::W, Reg::R10, record + 8, Reg::R1);
-    g.ld(Size::DW, Reg::R1, Reg::R6, slot::INPORT);
-    g.st(Size::W, Reg::R10, record + 12, Reg::R1);
-    g.asm.ld_map(Reg::R1, layout::EVENTS_MAP);
-    g.mov(Reg::R2, Reg::R10);
-    g.alu(AluOp::Add, Reg::R2, i32::from(record));
-    g.mov(Reg::R3, 16);
-    g.mov(Reg::R4, 0);
-    // A full buffer loses the record, never the verdict.
-    g.call(helper::RINGBUF_OUTPUT);
+    g.event(None, layout::EVENT_CT_FULL as i32);
 }
 
 /// `r0 = bpf_map_update_elem(dpuc_ct, key, staged value, BPF_NOEXIST)`.

@@ -206,6 +206,31 @@ impl Gen {
     }
 
     /// Calls a helper.
+    /// Sends a 16-byte event record to the ring buffer: the rule (read
+    /// from scratch slot `rule`, or -1 for none), `kind`, the frame length
+    /// and the ingress port. A full buffer loses the record, never the verdict.
+    pub fn event(&mut self, rule: Option<i16>, kind: i32) {
+        let record = stack::KEY;
+        match rule {
+            Some(slot) => {
+                self.ld(Size::DW, Reg::R1, Reg::R6, slot);
+                self.st(Size::W, Reg::R10, record, Reg::R1);
+            }
+            None => self.st(Size::W, Reg::R10, record, -1),
+        }
+        self.st(Size::W, Reg::R10, record + 4, kind);
+        self.ld(Size::DW, Reg::R1, Reg::R6, slot::LEN);
+        self.st(Size::W, Reg::R10, record + 8, Reg::R1);
+        self.ld(Size::DW, Reg::R1, Reg::R6, slot::INPORT);
+        self.st(Size::W, Reg::R10, record + 12, Reg::R1);
+        self.asm.ld_map(Reg::R1, super::layout::EVENTS_MAP);
+        self.mov(Reg::R2, Reg::R10);
+        self.alu(AluOp::Add, Reg::R2, i32::from(record));
+        self.mov(Reg::R3, 16);
+        self.mov(Reg::R4, 0);
+        self.call(helper::RINGBUF_OUTPUT);
+    }
+
     pub fn call(&mut self, h: i32) {
         self.i(Insn::call(h));
     }

@@ -480,21 +480,7 @@ fn steps(g: &mut Gen, p: &Program, t: &mut Targets, steps: &[Step]) {
                     .as_ref()
                     .and_then(|x| layout::log_prefixes(p).iter().position(|y| y == x))
                     .map_or(-1, |i| i as i32);
-                let record = stack::KEY;
-                g.ld(Size::DW, Reg::R1, Reg::R6, slot::CUR);
-                g.st(Size::W, Reg::R10, record, Reg::R1);
-                g.st(Size::W, Reg::R10, record + 4, index);
-                g.ld(Size::DW, Reg::R1, Reg::R6, slot::LEN);
-                g.st(Size::W, Reg::R10, record + 8, Reg::R1);
-                g.ld(Size::DW, Reg::R1, Reg::R6, slot::INPORT);
-                g.st(Size::W, Reg::R10, record + 12, Reg::R1);
-                g.asm.ld_map(Reg::R1, layout::EVENTS_MAP);
-                g.mov(Reg::R2, Reg::R10);
-                g.alu(AluOp::Add, Reg::R2, i32::from(record));
-                g.mov(Reg::R3, 16);
-                g.mov(Reg::R4, 0);
-                // A full buffer loses the record, never the packet.
-                g.call(helper::RINGBUF_OUTPUT);
+                g.event(Some(slot::CUR), index);
             }
             Step::NoTrack => {
                 if let Some(c) = &g.ct {
