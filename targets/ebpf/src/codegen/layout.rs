@@ -13,9 +13,27 @@ use std::collections::BTreeMap;
 pub const LPM_HEADER: u32 = 8;
 /// Widest key classified through the array map `dpuc_cls`.
 pub const MAX_ARRAY_WIDTH: u32 = 16;
+/// Narrowest and widest rule-table keys classified through the multibit
+/// trie `dpuc_mbt`. Narrower keys use `dpuc_cls`; wider ones, and set
+/// lookups (rewritten while the program runs), use `dpuc_cls` up to
+/// [`MAX_ARRAY_WIDTH`] bits and LPM tries beyond.
+pub const MIN_MBT_WIDTH: u32 = 9;
+/// See [`MIN_MBT_WIDTH`].
+pub const MAX_MBT_WIDTH: u32 = 64;
+/// Entries of one multibit trie chunk: each level below the root resolves
+/// 8 bits.
+pub const MBT_CHUNK: u32 = 256;
+/// Set in a multibit trie entry that points at a child chunk (the other
+/// bits are its index); clear in a leaf (the bitmap row).
+pub const MBT_CHILD: u32 = 1 << 31;
+/// Chunks (1 KiB each) all multibit tries of a program may use together;
+/// keys that would go beyond fall back to `dpuc_cls` or an LPM trie.
+pub const MAX_MBT_CHUNKS: u32 = 1 << 16;
 
 /// The array classifier: index `base + value` → row (or class).
 pub const CLS_MAP: &str = "dpuc_cls";
+/// Multibit trie chunks: index → 256 `u32` entries (row or child chunk).
+pub const MBT_MAP: &str = "dpuc_mbt";
 /// Entry index → `{rule, action}`.
 pub const RINFO_MAP: &str = "dpuc_rinfo";
 /// Named counters, per CPU: `{packets, bytes}`.
@@ -103,6 +121,18 @@ pub enum Classifier {
     Array {
         /// First index.
         base: u32,
+    },
+    /// A multibit trie in `dpuc_mbt`: the top `root_bits` bits of the
+    /// value index the entries of the chunks `root ..` (256 per chunk), each
+    /// further level the next 8 bits of a child chunk's; an entry is a row,
+    /// or `MBT_CHILD | chunk`. Every value has a row: no lookup misses.
+    Multibit {
+        /// First chunk of the root.
+        root: u32,
+        /// Bits resolved by the root (the rest, 8 per level below it).
+        root_bits: u32,
+        /// Chunks of this key, the root's first, then its children.
+        chunks: u32,
     },
     /// The LPM trie `map`, keyed by `{prefixlen, id (big endian), value}`.
     Lpm {
@@ -309,6 +339,7 @@ pub fn bitmap_map(words: u32) -> String {
 /// Lays out the maps of `p`.
 pub fn layout(p: &Program, c: &Classes, test_clock: bool, scratch: u32) -> Layout {
     let mut cls_len = 0u32;
+    let mut mbt_len = 0u32;
     let mut lpm_len: BTreeMap<u32, u64> = BTreeMap::new();
     let mut lpm_ids = 0u32;
     let mut rows: BTreeMap<u32, u32> = BTreeMap::new();
@@ -325,7 +356,22 @@ pub fn layout(p: &Program, c: &Classes, test_clock: bool, scratch: u32) -> Layou
         for (k, key) in t.keys.iter().enumerate() {
             let kc = &c.keys[ti][k];
             let width = key.source.width();
-            let classifier = if width <= MAX_ARRAY_WIDTH {
+            let mbt = (is_rules && (MIN_MBT_WIDTH..=MAX_MBT_WIDTH).contains(&width))
+                .then(|| {
+                    let room = MAX_MBT_CHUNKS - mbt_len;
+                    mbt_chunks(&kc.segments, width, mbt_len, room, |row| row)
+                })
+                .flatten()
+                .map(|c| c.len() as u32);
+            let classifier = if let Some(chunks) = mbt {
+                let root = mbt_len;
+                mbt_len += chunks;
+                Classifier::Multibit {
+                    root,
+                    root_bits: mbt_root_bits(width),
+                    chunks,
+                }
+            } else if width <= MAX_ARRAY_WIDTH {
                 let base = cls_len;
                 cls_len += 1 << width;
                 Classifier::Array { base }
@@ -394,6 +440,16 @@ pub fn layout(p: &Program, c: &Classes, test_clock: bool, scratch: u32) -> Layou
         max_entries: cls_len.max(1),
         holds: "narrow keys: index base + value -> bitmap row or set class".into(),
     });
+    if mbt_len > 0 {
+        maps.push(MapLayout {
+            name: MBT_MAP.into(),
+            kind: MapType::Array,
+            key_size: 4,
+            value_size: MBT_CHUNK * 4,
+            max_entries: mbt_len,
+            holds: "keys of 9 to 64 bits of rule tables: multibit trie chunks of 256 entries, each a bitmap row or (top bit set) a child chunk".into(),
+        });
+    }
     for (bytes, n) in &lpm_len {
         maps.push(MapLayout {
             name: lpm_map(*bytes),
@@ -642,6 +698,18 @@ pub fn table_fills(c: &Classes, l: &Layout, ti: usize) -> Vec<MapWrite> {
                     }
                 }
             }
+            Classifier::Multibit { root, chunks, .. } => {
+                // The layout was made from the same classes: same count.
+                let chunks = mbt_chunks(&kc.segments, kl.width, *root, *chunks, value_of)
+                    .unwrap_or_default();
+                for (i, chunk) in chunks.iter().enumerate() {
+                    out.push(MapWrite {
+                        map: MBT_MAP.into(),
+                        key: (root + i as u32).to_le_bytes().to_vec(),
+                        value: chunk.iter().flat_map(|e| e.to_le_bytes()).collect(),
+                    });
+                }
+            }
             Classifier::Lpm { map, id, bytes } => {
                 for &(lo, hi, class) in &kc.segments {
                     // Set lookups only need their members; misses find nothing.
@@ -677,6 +745,61 @@ pub fn table_fills(c: &Classes, l: &Layout, ti: usize) -> Vec<MapWrite> {
         }
     }
     out
+}
+
+/// Bits the root of a `width`-bit multibit trie (9 to 64 bits) resolves:
+/// between 9 and 16, so that 8-bit levels resolve the rest.
+pub fn mbt_root_bits(width: u32) -> u32 {
+    width - 8 * width.saturating_sub(16).div_ceil(8)
+}
+
+/// The chunks of the multibit trie of a key of `width` bits (at most 64)
+/// whose value space is cut into `segments`, the root first, children
+/// numbered from `base` (the root's first chunk) in creation order; leaves
+/// hold `leaf(class)`. A leaf stands wherever one segment covers all the
+/// values under an entry, so the trie has a chunk only where a segment
+/// boundary falls inside an entry's span. `None` beyond `limit` chunks.
+pub fn mbt_chunks(
+    segments: &[(u128, u128, u32)],
+    width: u32,
+    base: u32,
+    limit: u32,
+    leaf: impl Fn(u32) -> u32,
+) -> Option<Vec<Vec<u32>>> {
+    let root_bits = mbt_root_bits(width);
+    let roots = 1usize << (root_bits - 8);
+    if roots > limit as usize {
+        return None;
+    }
+    let mut chunks: Vec<Vec<u32>> = vec![Vec::with_capacity(MBT_CHUNK as usize); roots];
+    // (chunk, first value, bits below each of its entries), in creation order.
+    let mut todo: std::collections::VecDeque<(usize, u128, u32)> = (0..roots)
+        .map(|c| {
+            let below = width - root_bits;
+            (c, (c as u128) << (below + 8), below)
+        })
+        .collect();
+    while let Some((c, first, below)) = todo.pop_front() {
+        for e in 0..u128::from(MBT_CHUNK) {
+            let lo = first + (e << below);
+            let hi = lo + ((1u128 << below) - 1);
+            let s = segments.partition_point(|s| s.1 < lo);
+            let (_, shi, class) = segments[s];
+            let entry = if shi >= hi || below == 0 {
+                leaf(class)
+            } else {
+                let child = chunks.len();
+                if child as u32 >= limit {
+                    return None;
+                }
+                chunks.push(Vec::with_capacity(MBT_CHUNK as usize));
+                todo.push_back((child, lo, below - 8));
+                MBT_CHILD | (base + child as u32)
+            };
+            chunks[c].push(entry);
+        }
+    }
+    Some(chunks)
 }
 
 /// An LPM classifier key: `{u32 prefixlen, u32 id (big endian), value (big endian)}`.
@@ -716,4 +839,102 @@ pub fn set_fills(p: &Program, l: &Layout, set: u32) -> Result<Vec<MapWrite>, (St
         out.extend(table_fills(&c, l, t as usize));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the program does: the root entry, then one byte per level.
+    fn walk(chunks: &[Vec<u32>], base: u32, width: u32, v: u128) -> u32 {
+        let root_bits = mbt_root_bits(width);
+        let mut below = width - root_bits;
+        let mut chunk = base + (v >> (below + 8)) as u32;
+        loop {
+            let entry = chunks[(chunk - base) as usize][(v >> below & 0xff) as usize];
+            if entry & MBT_CHILD == 0 {
+                return entry;
+            }
+            assert!(below > 0, "a child below the last level");
+            below -= 8;
+            chunk = entry & !MBT_CHILD;
+        }
+    }
+
+    /// Segments cut at `cuts` (sorted, distinct, first 0), class = index % 7.
+    fn segments(cuts: &[u128], max: u128) -> Vec<(u128, u128, u32)> {
+        cuts.iter()
+            .enumerate()
+            .map(|(i, &lo)| {
+                let hi = cuts.get(i + 1).map_or(max, |n| n - 1);
+                (lo, hi, i as u32 % 7)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn root_bits_leave_whole_bytes_below() {
+        for (w, r) in [
+            (9, 9),
+            (16, 16),
+            (17, 9),
+            (20, 12),
+            (24, 16),
+            (32, 16),
+            (48, 16),
+            (64, 16),
+        ] {
+            assert_eq!(mbt_root_bits(w), r, "width {w}");
+            assert_eq!((w - r) % 8, 0);
+        }
+    }
+
+    #[test]
+    fn multibit_tries_agree_with_their_segments() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for width in [9, 12, 16, 17, 20, 24, 32, 48, 64] {
+            let max = if width == 64 {
+                u128::from(u64::MAX)
+            } else {
+                (1u128 << width) - 1
+            };
+            for n in [0usize, 1, 5, 300] {
+                let mut cuts: Vec<u128> = vec![0];
+                for i in 0..n {
+                    let r = u128::from(next()) & max;
+                    // Some prefix-aligned cuts, as prefixes make them.
+                    let cut = if i % 2 == 0 { r & !0xff & max } else { r };
+                    cuts.push(cut);
+                }
+                cuts.sort_unstable();
+                cuts.dedup();
+                let segs = segments(&cuts, max);
+                let base = 3;
+                let chunks = mbt_chunks(&segs, width, base, u32::MAX, |c| c + 100).expect("built");
+                assert!(chunks.iter().all(|c| c.len() == MBT_CHUNK as usize));
+                let mut probes: Vec<u128> = vec![0, max];
+                for s in &segs {
+                    probes.extend([s.0, s.1, s.0.saturating_sub(1), (s.1 + 1).min(max)]);
+                }
+                probes.extend((0..200).map(|_| u128::from(next()) & max));
+                for v in probes {
+                    let s = segs.iter().find(|s| s.0 <= v && v <= s.1).expect("covered");
+                    assert_eq!(
+                        walk(&chunks, base, width, v),
+                        s.2 + 100,
+                        "width {width}, value {v:#x}"
+                    );
+                }
+                // A limit below what the trie needs is refused, not exceeded.
+                let need = chunks.len() as u32;
+                assert!(mbt_chunks(&segs, width, base, need - 1, |c| c).is_none());
+            }
+        }
+    }
 }

@@ -229,6 +229,39 @@ fn classify(g: &mut Gen, l: &Layout, ti: usize, k: usize) {
             g.alu(AluOp::Add, Reg::R1, *base as i32);
             g.lookup_index(layout::CLS_MAP, Reg::R1);
         }
+        Classifier::Multibit {
+            root, root_bits, ..
+        } => {
+            // The value stays in r7 (scratch after parsing) across lookups.
+            let done = g.label();
+            let mut below = kl.width - root_bits;
+            g.ld(Size::DW, Reg::R7, Reg::R6, s);
+            g.mov(Reg::R1, Reg::R7);
+            g.alu(AluOp::Rsh, Reg::R1, (below + 8) as i32);
+            if *root > 0 {
+                g.alu(AluOp::Add, Reg::R1, *root as i32);
+            }
+            loop {
+                g.lookup_index(layout::MBT_MAP, Reg::R1);
+                g.jif(JmpCond::Eq, Reg::R0, 0, done);
+                g.mov(Reg::R1, Reg::R7);
+                if below > 0 {
+                    g.alu(AluOp::Rsh, Reg::R1, below as i32);
+                }
+                g.alu(AluOp::And, Reg::R1, 0xff);
+                g.alu(AluOp::Lsh, Reg::R1, 2);
+                g.alu(AluOp::Add, Reg::R0, Reg::R1);
+                if below == 0 {
+                    break;
+                }
+                below -= 8;
+                // A leaf: r0 points at the row. Else the child's index.
+                g.ld(Size::W, Reg::R1, Reg::R0, 0);
+                g.jif(JmpCond::Le, Reg::R1, (layout::MBT_CHILD - 1) as i32, done);
+                g.alu(AluOp::And, Reg::R1, (layout::MBT_CHILD - 1) as i32);
+            }
+            g.bind(done);
+        }
         Classifier::Lpm { map, id, bytes } => {
             let key = stack::KEY;
             g.st(Size::W, Reg::R10, key, (32 + kl.width) as i32);
