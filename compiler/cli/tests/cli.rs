@@ -367,7 +367,7 @@ fn test_all_compiles_the_p4_targets_and_notes_their_refusals() {
         "{text}"
     );
     assert!(
-        text.contains("[bluefield]: target bluefield cannot express rule `p.blocked_src` (E0200)"),
+        text.contains("[bluefield]: target bluefield cannot express rule `p.outside` (E0200)"),
         "{text}"
     );
 }

@@ -49,9 +49,9 @@ pub enum Flavor {
     #[default]
     Reference,
     /// What `p4c-dpdk --arch pna` accepts: `#include <dpdk/pna.p4>`,
-    /// `Meter.dpdk_execute(index, length)`, packet counters (DPDK's byte
-    /// counting needs a frame length PNA does not expose), and `range`
-    /// keys expanded to ternary prefixes.
+    /// packet counters (DPDK's byte counting needs a frame length PNA does
+    /// not expose), `range` keys expanded to ternary prefixes, no meters
+    /// and no 128-bit keys.
     Dpdk,
 }
 
@@ -380,17 +380,29 @@ impl<'a> Emitter<'a> {
         self.p
             .tables
             .iter()
-            .filter(|t| {
-                t.keys
+            .filter_map(|t| {
+                let k = t
+                    .keys
                     .iter()
-                    .any(|k| matches!(k.source, KeySource::Field(g) if g == f))
+                    .position(|k| matches!(k.source, KeySource::Field(g) if g == f))?;
+                Some((t, k))
             })
-            .find_map(|t| match (t.entries.iter().find_map(|e| e.rule), t.kind) {
-                (Some(r), _) => Some(self.rule_label(r)),
-                (None, TableKind::SetLookup { set, .. }) => {
-                    Some(format!("set {}", self.p.sets.get(set as usize)?.name))
+            .find_map(|(t, k)| {
+                // The first rule that tests the field, not merely one in a
+                // table that has it as a key.
+                let tests =
+                    |e: &&dpuc_ir::Entry| !matches!(e.matches.get(k), Some(Match::Any) | None);
+                let rule = t.entries.iter().filter(tests).find_map(|e| e.rule);
+                match (
+                    rule.or_else(|| t.entries.iter().find_map(|e| e.rule)),
+                    t.kind,
+                ) {
+                    (Some(r), _) => Some(self.rule_label(r)),
+                    (None, TableKind::SetLookup { set, .. }) => {
+                        Some(format!("set {}", self.p.sets.get(set as usize)?.name))
+                    }
+                    (None, TableKind::Rules { .. }) => None,
                 }
-                (None, TableKind::Rules { .. }) => None,
             })
     }
 
@@ -436,11 +448,15 @@ impl<'a> Emitter<'a> {
                     ),
                 ));
             }
-            if self.arch == Arch::Pna(Flavor::Dpdk) && m.unit == MeterUnit::Bytes {
+            if self.arch == Arch::Pna(Flavor::Dpdk) {
+                // Read in p4c-dpdk 1.2.5.16's and DPDK's sources, not run:
+                // PNA colours are not renumbered to DPDK's, and the
+                // colour-blind call passes an input colour DPDK reads as
+                // yellow, so red arms may never run.
                 return Err(Error::unsupported(
                     Some(&format!("meter {}", m.name)),
                     format!(
-                        "byte meter `{}` in the dpdk flavor (dpdk_execute needs the frame length, which PNA does not expose)",
+                        "meter `{}` in the dpdk flavor (p4c-dpdk does not map PNA meter colours to DPDK's, so a red packet could take another arm; byte meters also need the frame length, which PNA does not expose)",
                         m.name
                     ),
                 ));
@@ -972,14 +988,7 @@ impl<'a> Emitter<'a> {
                 let var = format!("color_{}", self.meter_vars);
                 self.meter_vars += 1;
                 let mname = format!("meter_{}", sanitize(&self.p.meters[*meter as usize].name));
-                // p4c-dpdk only has `dpdk_execute(index, length)`; byte
-                // meters are refused there (no frame length), so the length
-                // of a packet meter is a constant.
-                let call = match self.arch {
-                    Arch::Pna(Flavor::Dpdk) => "dpdk_execute(32w0, 32w1)",
-                    _ => "execute(32w0)",
-                };
-                let _ = writeln!(out, "{ind}PNA_MeterColor_t {var} = {mname}.{call};");
+                let _ = writeln!(out, "{ind}PNA_MeterColor_t {var} = {mname}.execute(32w0);");
                 let colours = ["GREEN", "YELLOW", "RED"];
                 for (k, arm) in arms.iter().enumerate() {
                     let kw = if k == 0 { "if" } else { "} else if" };
@@ -1622,12 +1631,6 @@ impl<'a> Emitter<'a> {
                     "rule hit counters: one indexed Counter `rule_hits`, index = rule id".into(),
                 );
             }
-        }
-        if self.arch == Arch::Pna(Flavor::Dpdk) && !p.meters.is_empty() {
-            self.notes.push(
-                "packet meters call dpdk_execute(index, 1): p4c-dpdk meters bytes (it warns that it falls back to byte metering), and a length of 1 per packet makes that count packets"
-                    .into(),
-            );
         }
         if !p.meters.is_empty() {
             self.notes.push("trTCM meters: PNA Meter, colour-blind execute; rates set through P4Runtime MeterEntry (byte meters: bits/s / 8); a token bucket is a trTCM with CIR = PIR and CBS = PBS".into());
