@@ -36,7 +36,7 @@
 use super::gen::{slot, stack, Gen, Value};
 use super::layout::{self, LayoutField};
 use super::parse::MAX_OFFSET;
-use crate::insn::{helper, AluOp, AtomicOp, Insn, JmpCond, Label, Operand, Program, Reg, Size};
+use crate::insn::{helper, AluOp, Insn, JmpCond, Label, Operand, Program, Reg, Size};
 use dpuc_ir::{CtState, Field, FieldRef, OnFull, Step, Timeouts};
 
 /// The connection table.
@@ -546,17 +546,7 @@ impl Gen {
         let (none, done) = (self.label(), self.label());
         self.st(Size::W, Reg::R10, stack::TMP, 0);
         self.lookup(SEQ_MAP, stack::TMP);
-        self.jif(JmpCond::Eq, Reg::R0, 0, none);
-        self.mov(Reg::R1, 1);
-        self.i(Insn::Atomic {
-            size: Size::DW,
-            op: AtomicOp::FetchAdd,
-            dst: Reg::R0,
-            src: Reg::R1,
-            off: 0,
-        });
-        self.alu(AluOp::Add, Reg::R1, 1);
-        self.st(Size::DW, Reg::R6, c.seq(), Reg::R1);
+        self.take_next(c.seq(), none);
         self.ja(done);
         // The array always has its entry; fall back to "oldest" all the same.
         self.bind(none);

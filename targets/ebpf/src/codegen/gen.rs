@@ -206,6 +206,23 @@ impl Gen {
     }
 
     /// Calls a helper.
+    /// Takes the next number of the shared counter `r0` points to (an
+    /// atomic fetch-and-add) into scratch slot `dst`; jumps to `missing`
+    /// when the lookup that set `r0` found nothing.
+    pub fn take_next(&mut self, dst: i16, missing: Label) {
+        self.jif(JmpCond::Eq, Reg::R0, 0, missing);
+        self.mov(Reg::R1, 1);
+        self.i(Insn::Atomic {
+            size: Size::DW,
+            op: crate::insn::AtomicOp::FetchAdd,
+            dst: Reg::R0,
+            src: Reg::R1,
+            off: 0,
+        });
+        self.alu(AluOp::Add, Reg::R1, 1);
+        self.st(Size::DW, Reg::R6, dst, Reg::R1);
+    }
+
     /// Sends a 16-byte event record to the ring buffer: the rule (read
     /// from scratch slot `rule`, or -1 for none), `kind`, the frame length
     /// and the ingress port. A full buffer loses the record, never the verdict.

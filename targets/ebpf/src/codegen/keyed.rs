@@ -20,7 +20,7 @@
 
 use super::gen::{Gen, Value};
 use super::layout::{self, LayoutField};
-use crate::insn::{helper, AluOp, AtomicOp, Insn, JmpCond, Label, Program, Reg, Size};
+use crate::insn::{helper, AluOp, Insn, JmpCond, Label, Program, Reg, Size};
 use dpuc_ir::{FieldRef, MeterId};
 
 /// The per-meter use counters (one `u64` per meter, by meter id).
@@ -223,17 +223,7 @@ pub fn bucket(g: &mut Gen, s: &KeyedSlots, k: &Keyed, missing: Label) {
     g.st(Size::DW, Reg::R6, s.tick(), 0);
     g.mov(Reg::R1, k.meter as i32);
     g.lookup_index(TICK_MAP, Reg::R1);
-    g.jif(JmpCond::Eq, Reg::R0, 0, ticked);
-    g.mov(Reg::R1, 1);
-    g.i(Insn::Atomic {
-        size: Size::DW,
-        op: AtomicOp::FetchAdd,
-        dst: Reg::R0,
-        src: Reg::R1,
-        off: 0,
-    });
-    g.alu(AluOp::Add, Reg::R1, 1);
-    g.st(Size::DW, Reg::R6, s.tick(), Reg::R1);
+    g.take_next(s.tick(), ticked);
     g.bind(ticked);
     let map_key = |g: &mut Gen| {
         g.asm.ld_map(Reg::R1, map.clone());
