@@ -33,6 +33,18 @@ pub struct Tuple {
 }
 
 impl Tuple {
+    /// The tuple of a packet with this IP header and these ports.
+    fn of(zone: Vec<u128>, ip: &packet::Ip, sport: u16, dport: u16) -> Tuple {
+        Tuple {
+            zone,
+            proto: ip.proto,
+            src: ip.src,
+            dst: ip.dst,
+            sport,
+            dport,
+        }
+    }
+
     fn reversed(&self) -> Tuple {
         Tuple {
             zone: self.zone.clone(),
@@ -352,14 +364,7 @@ impl Tracker {
                 | L4::Sctp { sport, dport } => (sport, dport),
                 L4::Icmp { id, .. } => (id, id),
             };
-            Some(Tuple {
-                zone,
-                proto: ip.proto,
-                src: ip.src,
-                dst: ip.dst,
-                sport,
-                dport,
-            })
+            Some(Tuple::of(zone, &ip, sport, dport))
         });
         let is_error = packet::quoted(frame, layer).is_some();
         match q.and_then(|t| self.find(&t, now)) {
@@ -448,14 +453,7 @@ fn keyed(layer: &Layer, zone: Vec<u128>) -> Option<(Tuple, u8)> {
         return None;
     }
     let ip = layer.ip.filter(|ip| ip.frag != Frag::Later)?;
-    let tuple = |sport, dport| Tuple {
-        zone,
-        proto: ip.proto,
-        src: ip.src,
-        dst: ip.dst,
-        sport,
-        dport,
-    };
+    let tuple = |sport, dport| Tuple::of(zone, &ip, sport, dport);
     match layer.l4? {
         L4::Tcp {
             sport,

@@ -219,6 +219,21 @@ fn state(s: CtState) -> u128 {
     u128::from(s as u32) << ct_bits::STATE_SHIFT
 }
 
+/// What a connection entry (CT or echo table) writes: the connection
+/// bits of the state word and the whole mark word.
+fn conn_writes(state: DocaField, mark: DocaField) -> Vec<WriteMask> {
+    vec![
+        WriteMask {
+            field: state,
+            mask: bits(ct_bits::CONN),
+        },
+        WriteMask {
+            field: mark,
+            mask: ALL,
+        },
+    ]
+}
+
 fn bits(b: u32) -> u128 {
     u128::from(b)
 }
@@ -646,16 +661,7 @@ impl Lower<'_> {
             any,
         );
         conn.table = Some(CtTable::Conn);
-        conn.write_fields = vec![
-            WriteMask {
-                field: c,
-                mask: bits(ct_bits::CONN),
-            },
-            WriteMask {
-                field: m,
-                mask: ALL,
-            },
-        ];
+        conn.write_fields = conn_writes(c, m);
         conn.fwd = Some(Fwd::Pipe(l4));
         conn.fwd_miss = Some(Fwd::Pipe(l4));
         let conn = self.push(conn)?;
@@ -730,16 +736,7 @@ impl Lower<'_> {
             if let Some(w) = plan.words.zone {
                 echo.match_fields.insert(0, DocaField::MetaU32(w));
             }
-            echo.write_fields = vec![
-                WriteMask {
-                    field: c,
-                    mask: bits(ct_bits::CONN),
-                },
-                WriteMask {
-                    field: m,
-                    mask: ALL,
-                },
-            ];
+            echo.write_fields = conn_writes(c, m);
             echo.monitor.aging_sec = Some(plan.timeouts.icmp);
             echo.fwd = Some(Fwd::Pipe(icmp_state));
             echo.fwd_miss = Some(Fwd::Pipe(icmp_state));
