@@ -7,7 +7,6 @@ use dpuc_core::lower::Lowered;
 use dpuc_ir::Subject;
 use dpuc_p4::{bluefield, lint, pna, Artifact};
 use dpuc_tests::{files_with_ext, lower_file, repo_root};
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 fn corpus() -> Vec<PathBuf> {
@@ -23,20 +22,6 @@ fn stem(path: &std::path::Path) -> String {
         .unwrap_or_default()
 }
 
-/// Every number following `key` in `text` (`"tableId": 7`, `id: 7`).
-fn numbers_after(text: &str, key: &str) -> BTreeSet<u64> {
-    text.match_indices(key)
-        .filter_map(|(i, _)| {
-            let digits: String = text[i + key.len()..]
-                .trim_start()
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            digits.parse().ok()
-        })
-        .collect()
-}
-
 /// Problems with one artifact: structure, package, and entries whose table
 /// or action ids the P4Info does not declare.
 fn artifact_problems(a: &Artifact, package: &str) -> Vec<String> {
@@ -44,14 +29,7 @@ fn artifact_problems(a: &Artifact, package: &str) -> Vec<String> {
     if !a.p4.contains(package) {
         out.push(format!("no `{package}`"));
     }
-    let declared = numbers_after(&a.p4info, "id:");
-    for key in ["\"tableId\":", "\"actionId\":"] {
-        for id in numbers_after(&a.entries, key) {
-            if !declared.contains(&id) {
-                out.push(format!("entries use {key} {id}, which the P4Info lacks"));
-            }
-        }
-    }
+    out.extend(lint::unknown_ids(&a.p4info, &a.entries));
     out
 }
 

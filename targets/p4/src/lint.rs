@@ -68,6 +68,36 @@ pub fn problems(p4: &str) -> Vec<String> {
     out
 }
 
+/// Table and action ids that the P4Runtime `entries` use but the `p4info`
+/// does not declare, one message each (empty when consistent).
+pub fn unknown_ids(p4info: &str, entries: &str) -> Vec<String> {
+    let declared = numbers_after(p4info, "id:");
+    ["\"tableId\":", "\"actionId\":"]
+        .into_iter()
+        .flat_map(|key| {
+            numbers_after(entries, key)
+                .into_iter()
+                .map(move |id| (key, id))
+        })
+        .filter(|(_, id)| !declared.contains(id))
+        .map(|(key, id)| format!("entries use {key} {id}, which the P4Info lacks"))
+        .collect()
+}
+
+/// Every number following `key` in `text` (`"tableId": 7`, `id: 7`).
+fn numbers_after(text: &str, key: &str) -> std::collections::BTreeSet<u64> {
+    text.match_indices(key)
+        .filter_map(|(i, _)| {
+            let digits: String = text[i + key.len()..]
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
 /// The kind and name a line declares, after any `@annotation(...)`s.
 fn declaration(code: &str) -> Option<(&'static str, String)> {
     let mut t = code.trim_start();
@@ -106,6 +136,18 @@ mod tests {
     #[test]
     fn well_formed_output_has_no_problems() {
         assert_eq!(problems(GOOD), Vec::<String>::new());
+    }
+
+    #[test]
+    fn entry_ids_must_be_declared() {
+        let info = "tables {\n  preamble {\n    id: 7\n  }\n}\nactions {\n  preamble {\n    id: 9\n  }\n}\n";
+        let good = r#"{"tableId": 7, "action": {"action": {"actionId": 9}}}"#;
+        assert!(super::unknown_ids(info, good).is_empty());
+        let bad = good.replace("9}", "8}");
+        assert_eq!(
+            super::unknown_ids(info, &bad),
+            ["entries use \"actionId\": 8, which the P4Info lacks"]
+        );
     }
 
     #[test]

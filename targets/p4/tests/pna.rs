@@ -30,13 +30,11 @@ fn kitchen_sink_p4runtime() {
     insta::assert_snapshot!("sink_p4info", a.p4info);
     insta::assert_snapshot!("sink_entries", a.entries);
     insta::assert_snapshot!("sink_report", a.report);
-    // Every table id used by an entry is declared in the P4Info.
-    let v: serde_json::Value = serde_json::from_str(&a.entries).expect("json");
-    for u in v["updates"].as_array().expect("array") {
-        if let Some(id) = u["entity"]["tableEntry"]["tableId"].as_u64() {
-            assert!(a.p4info.contains(&format!("id: {id}\n")));
-        }
-    }
+    // Every table and action id used by an entry is declared in the P4Info.
+    assert_eq!(
+        dpuc_p4::lint::unknown_ids(&a.p4info, &a.entries),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
