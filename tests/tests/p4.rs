@@ -106,3 +106,72 @@ fn output_is_deterministic() {
         assert_eq!(a, b, "{target}");
     }
 }
+
+/// Per P4Info table (alias): `is_const_table`, and whether its
+/// `initial_default_action` names the `const_default_action_id`.
+fn p4info_tables(p4info: &str) -> Vec<(String, bool, bool)> {
+    p4info
+        .split("tables {")
+        .skip(1)
+        .map(|t| {
+            let field = |key: &str| {
+                t.lines()
+                    .find_map(|l| l.trim().strip_prefix(key).map(str::to_string))
+                    .unwrap_or_default()
+            };
+            let alias = field("alias: ").trim_matches('"').to_string();
+            let initial = t
+                .split("initial_default_action {")
+                .nth(1)
+                .and_then(|r| r.lines().find_map(|l| l.trim().strip_prefix("action_id: ")))
+                .unwrap_or("none")
+                .to_string();
+            (
+                alias,
+                field("is_const_table: ") == "true",
+                initial == field("const_default_action_id: "),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn p4info_marks_const_exactly_the_tables_with_const_entries() {
+    let mut checked = 0;
+    for path in corpus() {
+        let (_, lowered) = lower_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        let valid = dpuc_ir::validate(&lowered.program).expect("lowering validates");
+        for const_entries in [false, true] {
+            let options = pna::Options {
+                const_entries,
+                ..Default::default()
+            };
+            let Ok(a) = pna::emit(&valid, &options) else {
+                continue;
+            };
+            // `table NAME {` ... up to its `const entries` (or the next table).
+            let with_const: Vec<&str> =
+                a.p4.split("    table ")
+                    .skip(1)
+                    .filter(|t| {
+                        t.split("\n    }")
+                            .next()
+                            .unwrap_or("")
+                            .contains("const entries")
+                    })
+                    .filter_map(|t| t.split_whitespace().next())
+                    .collect();
+            for (alias, is_const, initial_ok) in p4info_tables(&a.p4info) {
+                let name = stem(&path);
+                assert!(initial_ok, "{name}: {alias}: initial_default_action");
+                assert_eq!(
+                    is_const,
+                    with_const.contains(&alias.as_str()),
+                    "{name} (const entries {const_entries}): {alias}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} tables checked");
+}

@@ -1106,7 +1106,7 @@ impl<'a> Emitter<'a> {
             }
         }
         let p4 = self.p4(&flow)?;
-        let p4info = self.p4info();
+        let p4info = self.p4info()?;
         let entries = if self.o.const_entries {
             self.json_entries(false)
         } else {
@@ -1397,7 +1397,7 @@ impl<'a> Emitter<'a> {
             .unwrap_or(NOACTION_ID)
     }
 
-    fn p4info(&self) -> String {
+    fn p4info(&self) -> Result<String, Error> {
         let p = self.p;
         let ctl = self.ctl();
         let arch = match self.arch {
@@ -1421,13 +1421,15 @@ impl<'a> Emitter<'a> {
                 let _ = writeln!(s, "  action_refs {{\n    id: {}\n  }}", self.action_id(&a));
             }
             let _ = writeln!(s, "  action_refs {{\n    id: {NOACTION_ID}\n    annotations: \"@defaultonly\"\n    scope: DEFAULT_ONLY\n  }}");
+            let default = self.action_id(&self.default_action(t));
             let _ = writeln!(
                 s,
-                "  const_default_action_id: {}",
-                self.action_id(&self.default_action(t))
+                "  const_default_action_id: {default}\n  initial_default_action {{\n    action_id: {default}\n  }}"
             );
-            if self.o.const_entries {
-                s.push_str("  is_const_table: true\n");
+            // Only a table the program lists `const entries` for is const
+            // (p4c says the same; a keyless table never has entries).
+            if self.o.const_entries && !self.p4_entries(t)?.is_empty() {
+                s.push_str("  is_const_table: true\n  has_initial_entries: true\n");
             }
             let _ = writeln!(s, "  size: {}\n}}", self.table_size(t));
         }
@@ -1458,7 +1460,7 @@ impl<'a> Emitter<'a> {
             let n = format!("meter_{}", sanitize(&m.name));
             let _ = writeln!(s, "meters {{\n  preamble {{\n    id: {}\n    name: \"{ctl}.{n}\"\n    alias: \"{n}\"\n  }}\n  spec {{\n    unit: {unit}\n  }}\n  size: 1\n}}", METER_ID | (i as u32 + 1));
         }
-        s
+        Ok(s)
     }
 
     fn json_entries(&self, with_tables: bool) -> String {
