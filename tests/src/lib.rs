@@ -6,6 +6,8 @@ use dpuc_core::span::SourceMap;
 use dpuc_core::Loader;
 use std::path::{Path, PathBuf};
 
+pub mod p4rt;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
