@@ -22,6 +22,7 @@ typedef enum doca_error {
 	DOCA_SUCCESS = 0,
 	DOCA_ERROR_NOT_SUPPORTED = 4,
 	DOCA_ERROR_INVALID_VALUE = 6,
+	DOCA_ERROR_NO_MEMORY = 7,
 	DOCA_ERROR_TIME_OUT = 9,
 	DOCA_ERROR_BAD_STATE = 18,
 } doca_error_t;
@@ -116,6 +117,13 @@ enum doca_flow_entry_status {
 	DOCA_FLOW_ENTRY_STATUS_IN_PROCESS,
 	DOCA_FLOW_ENTRY_STATUS_SUCCESS,
 	DOCA_FLOW_ENTRY_STATUS_ERROR,
+};
+
+enum doca_flow_entry_op {
+	DOCA_FLOW_ENTRY_OP_ADD,
+	DOCA_FLOW_ENTRY_OP_DEL,
+	DOCA_FLOW_ENTRY_OP_UPD,
+	DOCA_FLOW_ENTRY_OP_AGED,
 };
 
 enum doca_flow_pipe_type {
@@ -387,6 +395,12 @@ doca_error_t doca_flow_entries_process(struct doca_flow_port *port,
 				       uint64_t timeout,
 				       uint32_t max_processed_entries);
 enum doca_flow_entry_status doca_flow_pipe_entry_get_status(struct doca_flow_pipe_entry *entry);
+typedef void (*doca_flow_entry_process_cb)(struct doca_flow_pipe_entry *entry,
+					   uint16_t pipe_queue,
+					   enum doca_flow_entry_status status,
+					   enum doca_flow_entry_op op,
+					   void *user_ctx);
+int doca_flow_aging_handle(struct doca_flow_port *port, uint16_t queue, uint64_t quota, uint64_t max_entries);
 doca_error_t doca_flow_pipe_remove_entry(uint16_t pipe_queue, uint32_t flags, struct doca_flow_pipe_entry *entry);
 doca_error_t doca_flow_resource_query_entry(struct doca_flow_pipe_entry *entry, struct doca_flow_resource_query *data);
 doca_error_t doca_flow_get_target(enum doca_flow_target_type type, struct doca_flow_target **target);

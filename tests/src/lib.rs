@@ -262,3 +262,38 @@ pub fn gcc_check_doca(name: &str, c: &str) -> bool {
     );
     true
 }
+
+/// A tracker file as DOCA can take it: `on_full evict_oldest` dropped, and
+/// `rule NAME: PRED =>` turned into `rule NAME: (tcp or udp) and (PRED) =>`
+/// where PRED reads `ct.*` (DOCA refuses `ct.*` tests that ICMP errors or
+/// header-less packets reach).
+pub fn narrow_for_doca(text: &str) -> String {
+    narrow_ct_rules(text).replace("on_full evict_oldest;", "")
+}
+
+/// The rule rewrite of [`narrow_for_doca`].
+fn narrow_ct_rules(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let Some(at) = line.find("rule ") else {
+                return line.to_string();
+            };
+            let Some(colon) = line[at..].find(':').map(|c| at + c) else {
+                return line.to_string();
+            };
+            let Some(arrow) = line.find("=>") else {
+                return line.to_string();
+            };
+            let pred = line[colon + 1..arrow].trim();
+            if !pred.contains("ct.") {
+                return line.to_string();
+            }
+            format!(
+                "{} (tcp or udp) and ({pred}) {}",
+                &line[..=colon],
+                &line[arrow..]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

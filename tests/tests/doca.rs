@@ -7,7 +7,8 @@
 use dpuc_runtime::doca::{Doca, DocaBuildError};
 use dpuc_runtime::testing::{run_suite, Software};
 use dpuc_tests::{
-    cross_check, files_with_ext, gcc_check_doca, lower_file, lower_text, repo_root, Built,
+    cross_check, files_with_ext, gcc_check_doca, lower_file, lower_text, narrow_for_doca,
+    repo_root, Built,
 };
 
 #[test]
@@ -57,7 +58,7 @@ fn tracker_files_narrowed_to_tcp_and_udp_agree_with_sw() {
     ] {
         let path = root.join(format!("{name}.dpl"));
         let text = std::fs::read_to_string(&path).expect("read");
-        let text = narrow(&text).replace("on_full evict_oldest;", "");
+        let text = narrow_for_doca(&text);
         let lowered = lower_text("narrowed.dpl", &text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let program = &lowered.program;
         let mut doca = match Doca::for_program(program) {
@@ -86,34 +87,6 @@ fn tracker_files_narrowed_to_tcp_and_udp_agree_with_sw() {
     }
     println!("narrowed tracker files: {sends} sends agree");
     assert!(sends >= 60, "only {sends} sends");
-}
-
-/// `rule NAME: PRED =>` becomes `rule NAME: (tcp or udp) and (PRED) =>`
-/// where PRED reads `ct.*`.
-fn narrow(text: &str) -> String {
-    text.lines()
-        .map(|line| {
-            let Some(at) = line.find("rule ") else {
-                return line.to_string();
-            };
-            let Some(colon) = line[at..].find(':').map(|c| at + c) else {
-                return line.to_string();
-            };
-            let Some(arrow) = line.find("=>") else {
-                return line.to_string();
-            };
-            let pred = line[colon + 1..arrow].trim();
-            if !pred.contains("ct.") {
-                return line.to_string();
-            }
-            format!(
-                "{} (tcp or udp) and ({pred}) {}",
-                &line[..=colon],
-                &line[arrow..]
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]

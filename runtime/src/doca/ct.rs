@@ -17,12 +17,119 @@
 //!   full-table drops.
 //!
 //! A violation is an error of the model (`send` fails), not a verdict.
+//!
+//! On request the simulator also records what reaches the manager
+//! ([`ManagerStep`]): each packet with its class, port and time, what the
+//! manager must deliver and every live connection's entries after it, and
+//! the connections the device aged in between. A manager written for the
+//! device (the C one in `NAME_doca.c`) must reproduce it.
 
 use super::headers::Headers;
 use crate::conntrack::{Config, Direction, Lookup, Peek, Tcp, Tracker};
 use crate::packet::{Layer, L4};
-use dpuc_doca::model::{ct_bits, Ct, CtBits, CtTable, Fwd, L4 as DocaL4};
+use dpuc_doca::model::{ct_bits, Ct, CtBits, CtTable, CtTimeouts, Fwd, L4 as DocaL4};
 use dpuc_ir::{CtState, Program, Timeouts};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// One step of the connection manager's work while the simulator runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManagerStep {
+    /// The tables were emptied (a new test begins).
+    Reset,
+    /// The device aged a connection, named by the key of its original
+    /// direction's entry (a [`ManagerPacket::table`] line up to ` bits=`).
+    Aged(String),
+    /// A packet reached the manager.
+    Packet(ManagerPacket),
+}
+
+/// A packet the pipes sent to the manager, and what the manager must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagerPacket {
+    /// The frame.
+    pub frame: Vec<u8>,
+    /// Its class id (`meta.pkt_meta`).
+    pub class: u32,
+    /// The port it arrived on.
+    pub in_port: u32,
+    /// When, on the tests' clock.
+    pub now_ns: u64,
+    /// `port N`, `kernel`, `drop`, or `full` (dropped: no room).
+    pub delivery: String,
+    /// The entries of every live connection afterwards, one line per
+    /// direction, sorted: `PROTO ZONE SRC:SPORT>DST:DPORT bits=HEX mark=N
+    /// t=SECONDS` (addresses in hex, ICMP echo ports are the identifier).
+    pub table: Vec<String>,
+}
+
+/// What a recording keeps: the steps, and the live connections' original
+/// directions by key (to notice when the device ages one).
+struct Recording {
+    steps: Vec<ManagerStep>,
+    conns: BTreeMap<String, (Layer, Vec<u128>)>,
+}
+
+/// `layer` with addresses and ports swapped: the reply direction.
+fn reversed(layer: &Layer) -> Layer {
+    let mut r = *layer;
+    if let Some(ip) = &mut r.ip {
+        std::mem::swap(&mut ip.src, &mut ip.dst);
+    }
+    r.l4 = match layer.l4 {
+        Some(L4::Tcp {
+            sport,
+            dport,
+            flags,
+        }) => Some(L4::Tcp {
+            sport: dport,
+            dport: sport,
+            flags,
+        }),
+        Some(L4::Udp { sport, dport }) => Some(L4::Udp {
+            sport: dport,
+            dport: sport,
+        }),
+        other => other,
+    };
+    r
+}
+
+/// The key of a direction's entry: protocol, zone, addresses and ports.
+fn entry_key(layer: &Layer, zone: &[u128]) -> Option<String> {
+    let ip = layer.ip?;
+    let hex = |a: IpAddr| -> String {
+        let bytes = match a {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let (sport, dport) = match layer.l4? {
+        L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } => (sport, dport),
+        L4::Icmp { id, .. } => (id, id),
+        L4::Sctp { .. } => return None,
+    };
+    Some(format!(
+        "{} {} {}:{sport}>{}:{dport}",
+        ip.proto,
+        zone.first().copied().unwrap_or(0),
+        hex(ip.src),
+        hex(ip.dst)
+    ))
+}
+
+/// The timeout in seconds of a connection as `p` finds it.
+fn timeout_s(t: &CtTimeouts, proto: u8, p: &Peek) -> u32 {
+    match (proto, p.tcp) {
+        (6, Some(Tcp::SynSent | Tcp::SynRecv)) => t.tcp_handshake,
+        (6, Some(Tcp::Established)) => t.tcp_established,
+        (6, _) => t.tcp_closing,
+        (17, _) if p.replied => t.udp_stream,
+        (17, _) => t.udp,
+        _ => t.icmp,
+    }
+}
 
 /// The connection word bits the tables write for a packet that finds
 /// connection `p` going its way.
@@ -58,6 +165,8 @@ pub struct Before {
     /// TCP, UDP or ICMP echo: tracked by its own tuple, so the pipes
     /// know its state exactly.
     keyed: bool,
+    /// The port it arrived on.
+    port: u32,
 }
 
 /// Where a packet went, after the manager.
@@ -74,6 +183,7 @@ pub struct CtSim {
     config: Config,
     tracker: Tracker,
     zone_in_port: bool,
+    recording: Option<Recording>,
 }
 
 impl CtSim {
@@ -110,12 +220,58 @@ impl CtSim {
             config,
             tracker: Tracker::new(config),
             zone_in_port,
+            recording: None,
         })
     }
 
     /// No connections.
     pub fn reset(&mut self) {
         self.tracker = Tracker::new(self.config);
+        if let Some(r) = &mut self.recording {
+            r.steps.push(ManagerStep::Reset);
+            r.conns.clear();
+        }
+    }
+
+    /// Starts recording what reaches the manager (from empty tables).
+    pub fn record(&mut self) {
+        self.recording = Some(Recording {
+            steps: vec![ManagerStep::Reset],
+            conns: BTreeMap::new(),
+        });
+        self.tracker = Tracker::new(self.config);
+    }
+
+    /// The steps recorded so far.
+    pub fn take_steps(&mut self) -> Vec<ManagerStep> {
+        self.recording
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.steps))
+            .unwrap_or_default()
+    }
+
+    /// The entries of every live connection, one line per direction.
+    fn table(&self, conns: &BTreeMap<String, (Layer, Vec<u128>)>, now: u64) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (layer, zone) in conns.values() {
+            for l in [*layer, reversed(layer)] {
+                let (Some(p), Some(key), Some(ip)) = (
+                    self.tracker.peek(&l, zone.clone(), now),
+                    entry_key(&l, zone),
+                    l.ip,
+                ) else {
+                    continue;
+                };
+                lines.push(format!(
+                    "{key} bits={:x} mark={} t={}",
+                    bits(&p),
+                    p.mark,
+                    timeout_s(&self.model.timeouts_s, ip.proto, &p)
+                ));
+            }
+        }
+        lines.sort();
+        lines
     }
 
     /// Live connections.
@@ -130,6 +286,18 @@ impl CtSim {
         } else {
             vec![]
         };
+        if let Some(mut r) = self.recording.take() {
+            // The device ages what §5 lets expire: report it before the packet.
+            let tracker = &self.tracker;
+            r.conns.retain(|key, (l, z)| {
+                let live = tracker.peek(l, z.clone(), now).is_some();
+                if !live {
+                    r.steps.push(ManagerStep::Aged(key.clone()));
+                }
+                live
+            });
+            self.recording = Some(r);
+        }
         let peek = self.tracker.peek(layer, zone.clone(), now);
         let lookup = self.tracker.lookup(frame, layer, zone.clone(), now);
         let keyed = layer.malformed.is_none()
@@ -150,6 +318,7 @@ impl CtSim {
             lookup,
             zone,
             keyed,
+            port,
         }
     }
 
@@ -184,6 +353,52 @@ impl CtSim {
     /// Checks the pipes' view of the packet against the tracker's, and
     /// runs the manager if the pipes sent the packet to it.
     pub fn finish(
+        &mut self,
+        end: Fwd,
+        b: &Before,
+        h: &Headers,
+        frame: &[u8],
+        layer: &Layer,
+        now: u64,
+    ) -> Result<Outcome, String> {
+        let out = self.check_and_manage(end, b, h, layer, now)?;
+        let Fwd::Software(class) = end else {
+            return Ok(out);
+        };
+        if let Some(mut r) = self.recording.take() {
+            if let (Some(key), false) = (entry_key(layer, &b.zone), out.full) {
+                if b.lookup.new_flow.is_some()
+                    && self.tracker.peek(layer, b.zone.clone(), now).is_some()
+                {
+                    r.conns.insert(key, (*layer, b.zone.clone()));
+                }
+            }
+            // Connections the packet ended (RST, a SYN in TIME_WAIT).
+            let tracker = &self.tracker;
+            r.conns
+                .retain(|_, (l, z)| tracker.peek(l, z.clone(), now).is_some());
+            let delivery = match (out.full, out.fwd) {
+                (true, _) => "full".to_string(),
+                (_, Fwd::Port(n)) => format!("port {n}"),
+                (_, Fwd::Kernel) => "kernel".to_string(),
+                _ => "drop".to_string(),
+            };
+            let table = self.table(&r.conns, now);
+            r.steps.push(ManagerStep::Packet(ManagerPacket {
+                frame: frame.to_vec(),
+                class,
+                in_port: b.port,
+                now_ns: now,
+                delivery,
+                table,
+            }));
+            self.recording = Some(r);
+        }
+        Ok(out)
+    }
+
+    /// [`CtSim::finish`] without the recording.
+    fn check_and_manage(
         &mut self,
         end: Fwd,
         b: &Before,

@@ -24,6 +24,8 @@ mod headers;
 #[cfg(test)]
 mod tests;
 
+pub use ct::{ManagerPacket, ManagerStep};
+
 use crate::meter::MeterState;
 use crate::testing::{Observation, Target};
 use dpuc_doca::model::{ct_bits, DocaField, Fwd, Pipe, PipeEntry, PipeType, Pipes, L3, L4};
@@ -153,6 +155,18 @@ impl Doca {
         let artifact = dpuc_doca::emit(&valid, &dpuc_doca::Options::default())
             .map_err(DocaBuildError::Refused)?;
         Doca::new(artifact.pipes, program).map_err(DocaBuildError::Invalid)
+    }
+
+    /// Records from now on, starting from empty connection tables, what
+    /// reaches the connection manager ([`Doca::manager_steps`]); `false`
+    /// when the program does not track connections.
+    pub fn record_manager(&mut self) -> bool {
+        self.ct.as_mut().map(|c| c.record()).is_some()
+    }
+
+    /// What reached the connection manager since the last call.
+    pub fn manager_steps(&mut self) -> Vec<ManagerStep> {
+        self.ct.as_mut().map(|c| c.take_steps()).unwrap_or_default()
     }
 
     /// The pipe model being run.
@@ -316,7 +330,7 @@ impl Target for Doca {
             self.walk(&parsed, frame.len() as u64, port16, now_ns, before.as_ref())?;
         let (fwd, rule) = match (&mut self.ct, &before) {
             (Some(c), Some(b)) => {
-                let out = c.finish(fwd, b, &h, &parsed.outer, now_ns)?;
+                let out = c.finish(fwd, b, &h, frame, &parsed.outer, now_ns)?;
                 // A packet the full table refused is dropped by no rule.
                 (out.fwd, if out.full { None } else { rule })
             }

@@ -422,3 +422,49 @@ fn a_new_connection_that_skips_the_manager_is_a_model_error() {
         .expect_err("the simulator must notice the missed commit");
     assert!(e.contains("connection manager"), "{e}");
 }
+
+#[test]
+fn the_manager_recording_lists_packets_entries_and_aged_connections() {
+    let p = lower_dpl(TRACKED);
+    let mut d = Doca::for_program(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert!(d.record_manager());
+    let send = |d: &mut Doca, f: Vec<u8>, port: u32, t: u64| {
+        d.send(&f, port, t).unwrap_or_else(|e| panic!("{e}"));
+    };
+    send(&mut d, udp(IN, OUT, 1, 53), 0, 0);
+    // Plain packets the way of a live connection do not reach the manager.
+    send(&mut d, udp(IN, OUT, 1, 53), 0, S);
+    send(&mut d, udp(OUT, IN, 53, 1), 1, 2 * S);
+    // 50 s after the last packet the device has aged the stream.
+    send(&mut d, udp(IN, OUT, 2, 53), 0, 52 * S);
+    let steps = d.manager_steps();
+    let packet = |i: usize| match &steps[i] {
+        ManagerStep::Packet(p) => p.clone(),
+        s => panic!("step {i} is {s:?}"),
+    };
+    assert_eq!(steps.len(), 5, "{steps:?}");
+    assert_eq!(steps[0], ManagerStep::Reset);
+    let first = packet(1);
+    assert_eq!((first.in_port, first.now_ns), (0, 0));
+    assert_eq!(first.delivery, "port 1");
+    assert_eq!(
+        first.table,
+        [
+            "17 0 0a000001:1>c0000209:53 bits=21 mark=0 t=5",
+            "17 0 c0000209:53>0a000001:1 bits=7 mark=0 t=5",
+        ]
+    );
+    // The first reply is an event: both ways established, udp_stream.
+    assert_eq!(
+        packet(2).table,
+        [
+            "17 0 0a000001:1>c0000209:53 bits=25 mark=0 t=50",
+            "17 0 c0000209:53>0a000001:1 bits=27 mark=0 t=50",
+        ]
+    );
+    assert_eq!(
+        steps[3],
+        ManagerStep::Aged("17 0 0a000001:1>c0000209:53".into())
+    );
+    assert_eq!(packet(4).table.len(), 2);
+}

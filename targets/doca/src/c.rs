@@ -8,6 +8,9 @@ use std::fmt::Write as _;
 
 const RUNTIME: &str = include_str!("runtime.c");
 
+/// The connection manager, appended when the program tracks connections.
+const MANAGER: &str = include_str!("manager.c");
+
 /// Every [`DocaField`] the runtime knows, in enumerator order.
 fn all_fields() -> Vec<DocaField> {
     use DocaField::*;
@@ -96,7 +99,7 @@ pub fn print(pipes: &Pipes, nb_rules: u32) -> String {
         pipes.metadata.mark,
         pipes.shared_counters.len(),
         if pipes.ct.is_some() {
-            " * Connection tracking: call dpuc_ct_init() after doca_flow_init() and before\n * the ports start, then dpuc_install(). The pipes send the packets that open or\n * change a connection to the RSS queue given to dpuc_ct_init(), with a class id\n * (dpuc_ct_class()) in the packet metadata; the connection manager applies the\n * tracker's rules to them (DPL §5, as runtime::conntrack does), keeps the tables\n * with dpuc_ct_conn_add/update/remove, then delivers or drops the packet.\n"
+            " * Connection tracking: call dpuc_ct_init() after doca_flow_init() and before\n * the ports start, then dpuc_install(). The pipes send the packets that open or\n * change a connection to the RSS queue given to dpuc_ct_init(), with a class id\n * (dpuc_ct_class()) in the packet metadata; the connection manager in this file\n * (dpuc_ct_handle()) applies the tracker's rules to them (DPL §5, as\n * runtime::conntrack does), keeps the tables with dpuc_ct_conn_add/update/remove\n * and says where the packet goes. The application runs the rx/tx loop, passes\n * its entry-process callback to dpuc_ct_entry_process() and calls\n * dpuc_ct_aging() periodically.\n"
         } else {
             " * Connection tracking: not used (dpuc_ct_init() answers DOCA_ERROR_NOT_SUPPORTED).\n"
         }
@@ -110,6 +113,9 @@ pub fn print(pipes: &Pipes, nb_rules: u32) -> String {
         "doca_error_t dpuc_install(struct doca_flow_port *ports[], int nb_ports);\nvoid dpuc_uninstall(void);\ndoca_error_t dpuc_query_counter(uint32_t id, uint64_t *packets, uint64_t *bytes);\n"
     );
     let _ = writeln!(w, "{}", CT_API);
+    if pipes.ct.is_some() {
+        let _ = writeln!(w, "{}", MANAGER_API);
+    }
     // Fixed declarations.
     let _ = writeln!(w, "enum dpuc_field {{");
     for f in all_fields() {
@@ -361,6 +367,9 @@ pub fn print(pipes: &Pipes, nb_rules: u32) -> String {
     );
     print_ct(w, pipes.ct.as_ref());
     out.push_str(RUNTIME);
+    if pipes.ct.is_some() {
+        out.push_str(MANAGER);
+    }
     out
 }
 
@@ -416,10 +425,37 @@ void dpuc_ct_destroy(void);
 const struct dpuc_ct_class_desc *dpuc_ct_class(uint32_t id);
 uint32_t dpuc_ct_timeout(enum dpuc_ct_timeout which);
 doca_error_t dpuc_ct_conn_add(uint16_t queue, const struct dpuc_ct_key *orig, uint32_t bits_orig,
-\t\t\t      uint32_t bits_reply, uint32_t mark, uint32_t timeout_s, struct dpuc_ct_conn *conn);
+\t\t\t      uint32_t bits_reply, uint32_t mark, uint32_t timeout_s, void *usr_ctx,
+\t\t\t      struct dpuc_ct_conn *conn);
 doca_error_t dpuc_ct_conn_update(uint16_t queue, const struct dpuc_ct_key *orig, struct dpuc_ct_conn *conn,
-\t\t\t\t uint32_t bits_orig, uint32_t bits_reply, uint32_t mark, uint32_t timeout_s);
+\t\t\t\t uint32_t bits_orig, uint32_t bits_reply, uint32_t mark, uint32_t timeout_s,
+\t\t\t\t void *usr_ctx);
 doca_error_t dpuc_ct_conn_remove(uint16_t queue, struct dpuc_ct_conn *conn);
+";
+
+/// The connection manager's API, declared when the program tracks.
+const MANAGER_API: &str = "#define DPUC_CT_MANAGER 1
+#include <stdlib.h>
+
+/*
+ * The connection manager. The application's rx loop on the queue given to
+ * dpuc_ct_init() calls dpuc_ct_handle() for every packet and delivers it as
+ * `out` says; its doca_flow_entry_process_cb passes every call to
+ * dpuc_ct_entry_process() first; and it calls dpuc_ct_aging() periodically
+ * (doca_flow_aging_handle) so that the manager learns which connections the
+ * device aged. Not thread-safe: one manager thread.
+ */
+struct dpuc_ct_delivery {
+\tuint8_t fwd_kind; /* DPUC_FWD_PORT (port), DPUC_FWD_KERNEL or DPUC_FWD_DROP */
+\tuint16_t port;
+\tbool full; /* dropped because max_entries connections are live */
+};
+
+doca_error_t dpuc_ct_handle(uint16_t queue, const uint8_t *frame, size_t len, uint32_t pkt_meta, uint32_t in_port,
+\t\t\t    uint64_t now_ns, struct dpuc_ct_delivery *out);
+bool dpuc_ct_entry_process(struct doca_flow_pipe_entry *entry, uint16_t queue, enum doca_flow_entry_status status,
+\t\t\t   enum doca_flow_entry_op op, void *user_ctx);
+doca_error_t dpuc_ct_aging(uint16_t queue, uint64_t quota);
 ";
 
 /// The tracker's configuration and the manager's classes as tables.

@@ -20,6 +20,12 @@ static bool dpuc_meter_got[DPUC_NB_METERS + 1];
 static bool dpuc_ct_ready;
 static uint16_t dpuc_ct_rss_queue;
 
+#ifdef DPUC_CT_MANAGER
+/* The connection manager's table (below the primitives), made and freed with CT. */
+static doca_error_t dpuc_mgr_alloc(void);
+static void dpuc_mgr_free(void);
+#endif
+
 static uint16_t dpuc_u16(const uint8_t *b)
 {
 	return (uint16_t)((uint16_t)b[0] << 8 | b[1]);
@@ -588,10 +594,15 @@ doca_error_t dpuc_ct_init(uint32_t nb_queues, uint32_t nb_ctrl_queues, uint16_t 
 	}
 out:
 	rc2 = doca_flow_ct_cfg_destroy(cfg);
-	if (rc == DOCA_SUCCESS && rc2 != DOCA_SUCCESS) {
+	if (rc == DOCA_SUCCESS)
+		rc = rc2;
+#ifdef DPUC_CT_MANAGER
+	if (rc == DOCA_SUCCESS)
+		rc = dpuc_mgr_alloc();
+#endif
+	if (rc != DOCA_SUCCESS && dpuc_ct_ready) {
 		doca_flow_ct_destroy();
 		dpuc_ct_ready = false;
-		rc = rc2;
 	}
 	return rc;
 }
@@ -604,6 +615,9 @@ void dpuc_ct_destroy(void)
 		dpuc_unwind();
 	doca_flow_ct_destroy();
 	dpuc_ct_ready = false;
+#ifdef DPUC_CT_MANAGER
+	dpuc_mgr_free();
+#endif
 }
 
 const struct dpuc_ct_class_desc *dpuc_ct_class(uint32_t id)
@@ -701,7 +715,7 @@ static doca_error_t dpuc_echo_wait(uint16_t queue, struct doca_flow_pipe_entry *
 
 /* One direction of an ICMP echo connection in its BASIC pipe. */
 static doca_error_t dpuc_echo_add_dir(uint16_t queue, const struct dpuc_ct_key *k, bool reply, uint32_t bits,
-				      uint32_t mark, struct doca_flow_pipe_entry **entry)
+				      uint32_t mark, void *usr_ctx, struct doca_flow_pipe_entry **entry)
 {
 	const struct dpuc_pipe_desc *d = &dpuc_pipe_tab[dpuc_ct.echo_pipe[k->ipv6 ? 1 : 0]];
 	struct doca_flow_match match;
@@ -728,18 +742,18 @@ static doca_error_t dpuc_echo_add_dir(uint16_t queue, const struct dpuc_ct_key *
 	act.meta.u32[dpuc_ct.mark_word] = DOCA_HTOBE32(mark);
 	mon.aging_sec = dpuc_ct.timeout_s[DPUC_CT_ICMP];
 	return doca_flow_pipe_basic_add_entry(queue, dpuc_pipe[dpuc_ct.echo_pipe[k->ipv6 ? 1 : 0]], &match, 0, &act,
-					      &mon, NULL, DOCA_FLOW_ENTRY_FLAGS_NO_WAIT, NULL, entry);
+					      &mon, NULL, DOCA_FLOW_ENTRY_FLAGS_NO_WAIT, usr_ctx, entry);
 }
 
 static doca_error_t dpuc_echo_add(uint16_t queue, const struct dpuc_ct_key *k, uint32_t bits_orig,
-				  uint32_t bits_reply, uint32_t mark, struct dpuc_ct_conn *c)
+				  uint32_t bits_reply, uint32_t mark, void *usr_ctx, struct dpuc_ct_conn *c)
 {
 	doca_error_t rc;
 
-	rc = dpuc_echo_add_dir(queue, k, false, bits_orig, mark, &c->entry[0]);
+	rc = dpuc_echo_add_dir(queue, k, false, bits_orig, mark, usr_ctx, &c->entry[0]);
 	if (rc != DOCA_SUCCESS)
 		return rc;
-	rc = dpuc_echo_add_dir(queue, k, true, bits_reply, mark, &c->entry[1]);
+	rc = dpuc_echo_add_dir(queue, k, true, bits_reply, mark, usr_ctx, &c->entry[1]);
 	if (rc == DOCA_SUCCESS)
 		rc = dpuc_echo_wait(queue, c->entry, 2);
 	else
@@ -755,11 +769,13 @@ static doca_error_t dpuc_echo_add(uint16_t queue, const struct dpuc_ct_key *k, u
 /*
  * Adds a connection (both directions): the CT pipe for TCP and UDP, the echo
  * pipe of its family for ICMP echo. `bits_*` are the DPUC_CT_* bits of each
- * direction, `mark` its ct.mark, `timeout_s` its current timeout. A full
- * table answers DOCA_ERROR_FULL: the manager then drops the packet.
+ * direction, `mark` its ct.mark, `timeout_s` its current timeout, `usr_ctx`
+ * what DOCA hands the entry-process callback for its entries (the manager's
+ * connection, so that it learns of aged ones).
  */
 doca_error_t dpuc_ct_conn_add(uint16_t queue, const struct dpuc_ct_key *orig, uint32_t bits_orig,
-			      uint32_t bits_reply, uint32_t mark, uint32_t timeout_s, struct dpuc_ct_conn *conn)
+			      uint32_t bits_reply, uint32_t mark, uint32_t timeout_s, void *usr_ctx,
+			      struct dpuc_ct_conn *conn)
 {
 	struct doca_flow_pipe *pipe;
 	struct doca_flow_ct_match mo, mr;
@@ -777,7 +793,7 @@ doca_error_t dpuc_ct_conn_add(uint16_t queue, const struct dpuc_ct_key *orig, ui
 	conn->ipv6 = orig->ipv6;
 	if (orig->proto == 1 || orig->proto == 58) {
 		conn->echo = true;
-		return dpuc_echo_add(queue, orig, bits_orig, bits_reply, mark, conn);
+		return dpuc_echo_add(queue, orig, bits_orig, bits_reply, mark, usr_ctx, conn);
 	}
 	if (orig->proto != 6 && orig->proto != 17)
 		return DOCA_ERROR_INVALID_VALUE;
@@ -794,7 +810,7 @@ doca_error_t dpuc_ct_conn_add(uint16_t queue, const struct dpuc_ct_key *orig, ui
 	if (found)
 		return DOCA_ERROR_BAD_STATE;
 	rc = doca_flow_ct_add_entry(queue, pipe, dpuc_ct_dir_flags(conn), &mo, &mr, &ao, &ar, 0, 0, timeout_s,
-				    NULL, entry);
+				    usr_ctx, entry);
 	if (rc != DOCA_SUCCESS) {
 		(void)doca_flow_ct_entry_prepare_rollback(queue, pipe, entry);
 		return rc;
@@ -813,7 +829,8 @@ doca_error_t dpuc_ct_conn_add(uint16_t queue, const struct dpuc_ct_key *orig, ui
  * (echo connections keep the icmp timeout and are re-added).
  */
 doca_error_t dpuc_ct_conn_update(uint16_t queue, const struct dpuc_ct_key *orig, struct dpuc_ct_conn *conn,
-				 uint32_t bits_orig, uint32_t bits_reply, uint32_t mark, uint32_t timeout_s)
+				 uint32_t bits_orig, uint32_t bits_reply, uint32_t mark, uint32_t timeout_s,
+				 void *usr_ctx)
 {
 	struct doca_flow_ct_actions ao, ar;
 	doca_error_t rc;
@@ -826,7 +843,7 @@ doca_error_t dpuc_ct_conn_update(uint16_t queue, const struct dpuc_ct_key *orig,
 		rc = dpuc_ct_conn_remove(queue, conn);
 		if (rc != DOCA_SUCCESS)
 			return rc;
-		return dpuc_echo_add(queue, orig, bits_orig, bits_reply, mark, conn);
+		return dpuc_echo_add(queue, orig, bits_orig, bits_reply, mark, usr_ctx, conn);
 	}
 	dpuc_ct_actions(&ao, bits_orig, mark);
 	dpuc_ct_actions(&ar, bits_reply, mark);
