@@ -263,6 +263,20 @@ pub fn gcc_check_doca(name: &str, c: &str) -> bool {
     true
 }
 
+/// The tracker files (and the tour's) that DOCA runs once narrowed with
+/// [`narrow_for_doca`].
+pub const DOCA_TRACKER_FILES: [&str; 9] = [
+    "tests/conformance/ct-tcp",
+    "tests/conformance/ct-udp-icmp",
+    "tests/conformance/ct-related",
+    "tests/conformance/ct-related-tcp-v6",
+    "tests/conformance/ct-evict",
+    "tests/conformance/ct-timeouts",
+    "tests/conformance/ct-zones-port",
+    "tests/conformance/malformed",
+    "examples/tour/03-conntrack",
+];
+
 /// A tracker file as DOCA can take it: `on_full evict_oldest` dropped, and
 /// `rule NAME: PRED =>` turned into `rule NAME: (tcp or udp) and (PRED) =>`
 /// where PRED reads `ct.*` (DOCA refuses `ct.*` tests that ICMP errors or

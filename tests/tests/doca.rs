@@ -8,7 +8,7 @@ use dpuc_runtime::doca::{Doca, DocaBuildError};
 use dpuc_runtime::testing::{run_suite, Software};
 use dpuc_tests::{
     cross_check, files_with_ext, gcc_check_doca, lower_file, lower_text, narrow_for_doca,
-    repo_root, Built,
+    repo_root, Built, DOCA_TRACKER_FILES,
 };
 
 #[test]
@@ -45,17 +45,7 @@ fn corpus_and_examples_agree_with_sw_or_are_refused_by_rule() {
 fn tracker_files_narrowed_to_tcp_and_udp_agree_with_sw() {
     let root = repo_root();
     let mut sends = 0;
-    for name in [
-        "tests/conformance/ct-tcp",
-        "tests/conformance/ct-udp-icmp",
-        "tests/conformance/ct-related",
-        "tests/conformance/ct-related-tcp-v6",
-        "tests/conformance/ct-evict",
-        "tests/conformance/ct-timeouts",
-        "tests/conformance/ct-zones-port",
-        "tests/conformance/malformed",
-        "examples/tour/03-conntrack",
-    ] {
+    for name in DOCA_TRACKER_FILES {
         let path = root.join(format!("{name}.dpl"));
         let text = std::fs::read_to_string(&path).expect("read");
         let text = narrow_for_doca(&text);

@@ -15,24 +15,10 @@
 
 use dpuc_runtime::doca::{Doca, ManagerStep};
 use dpuc_runtime::testing::{run_suite, Software};
-use dpuc_tests::{lower_text, narrow_for_doca, repo_root};
+use dpuc_tests::{lower_text, narrow_for_doca, repo_root, DOCA_TRACKER_FILES};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-/// The tracker's files (and the tour's) that run on DOCA.
-const FILES: [&str; 10] = [
-    "scenario",
-    "tests/conformance/ct-tcp",
-    "tests/conformance/ct-udp-icmp",
-    "tests/conformance/ct-related",
-    "tests/conformance/ct-related-tcp-v6",
-    "tests/conformance/ct-evict",
-    "tests/conformance/ct-timeouts",
-    "tests/conformance/ct-zones-port",
-    "tests/conformance/malformed",
-    "examples/tour/03-conntrack",
-];
 
 /// What the tracker files leave out: VLAN tags, SYN retransmission,
 /// TIME_WAIT reuse, IPv6 RST, a new mark on a live connection, ICMPv6
@@ -252,7 +238,7 @@ fn the_emitted_manager_keeps_the_tables_the_simulator_keeps() {
     let dir = std::env::temp_dir().join(format!("dpuc-doca-manager-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (mut packets, mut aged, mut full, mut echo, mut tcp_fin) = (0, 0, 0, 0, 0);
-    for name in FILES {
+    for name in std::iter::once("scenario").chain(DOCA_TRACKER_FILES) {
         let (steps, c) = record(name);
         let stem = name.rsplit('/').next().unwrap_or(name).replace('-', "_");
         let Some(bin) = build(&dir, &stem, &c) else {
