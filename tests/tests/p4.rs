@@ -175,3 +175,40 @@ fn p4info_marks_const_exactly_the_tables_with_const_entries() {
     }
     assert!(checked > 100, "only {checked} tables checked");
 }
+
+/// The fenced blocks of `lang` in `text`, in order.
+fn fenced<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
+    let open = format!("```{lang}\n");
+    text.split(open.as_str())
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect()
+}
+
+#[test]
+fn the_book_example_is_what_the_compiler_emits() {
+    let book = std::fs::read_to_string(repo_root().join("book/src/p4.md")).expect("read p4.md");
+    let example = book
+        .split("## Example")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("an Example section");
+    let source = fenced(example, "dpl");
+    let lowered = dpuc_tests::lower_text("example", source[0]).unwrap_or_else(|e| panic!("{e}"));
+    let pna = build("p4-pna", &lowered).expect("p4-pna builds the example");
+    let bf = build("bluefield", &lowered).expect("bluefield builds the example");
+    let p4 = fenced(example, "p4");
+    assert_eq!(p4.len(), 3);
+    for block in p4 {
+        assert!(
+            pna.p4.contains(block) || bf.p4.contains(block),
+            "not in the output:\n{block}"
+        );
+    }
+    for block in fenced(example, "json") {
+        assert!(
+            pna.entries.contains(block.trim_end()),
+            "not in the entries:\n{block}"
+        );
+    }
+}
