@@ -1658,9 +1658,9 @@ impl<'a> Emitter<'a> {
         match self.arch {
             Arch::BlueField => s.push_str("unsupported (refused with an error if used): reject, log, conntrack and ct.* fields, meters, mirror, header rewrites (set of anything but meta.mark), keys other than eth.src/dst, ipv4.src/dst, tcp/udp ports, in_port, meta.mark and the presence of eth/ipv4/tcp/udp (their DOCA names are not publicly documented)\n"),
             Arch::Pna(flavor) => {
-                s.push_str("unsupported (refused with an error if used): reject, log, conntrack and ct.* fields, meta.len, srTCM and token-bucket meters, per-key meters, nested tunnels");
+                s.push_str("unsupported (refused with an error if used): reject, log, conntrack and ct.* fields, meta.len, srTCM meters, byte rates not divisible by 8, per-key meters, nested tunnels");
                 if flavor == Flavor::Dpdk {
-                    s.push_str(", byte meters");
+                    s.push_str(", meters (p4c-dpdk's colour mapping), IPv6 address keys (p4c-dpdk's 128-bit constants)");
                 }
                 s.push_str("; DSCP/ECN rewrite skips IPv4 packets with options (checksum over the varbit options is not computed); IPv6 extension headers are not parsed (ip.proto is the first next-header, ip.frag is 0 for IPv6)\n");
             }
