@@ -1808,8 +1808,8 @@ const PARSER_P4: &str =
         transition select(hdr.eth.ether_type) {
             0x8100: parse_vlan;
             0x88a8: parse_vlan;
-            0x0800: parse_ipv4;
-            0x86dd: parse_ipv6;
+            0x0800: check_ipv4;
+            0x86dd: check_ipv6;
             default: accept;
         }
     }
@@ -1817,16 +1817,33 @@ const PARSER_P4: &str =
         pkt.extract(hdr.vlan);
         transition select(hdr.vlan.ether_type) {
             0x8100: parse_vlan2;
-            0x0800: parse_ipv4;
-            0x86dd: parse_ipv6;
+            0x0800: check_ipv4;
+            0x86dd: check_ipv6;
             default: accept;
         }
     }
     state parse_vlan2 {
         pkt.extract(hdr.vlan2);
         transition select(hdr.vlan2.ether_type) {
-            0x0800: parse_ipv4;
-            0x86dd: parse_ipv6;
+            0x0800: check_ipv4;
+            0x86dd: check_ipv6;
+            default: accept;
+        }
+    }
+    // A version other than 4 or an IHL under 5 is a malformed header,
+    // which the policy sees as absent (and an IHL under 5 would make the
+    // options' varbit length negative). DPDK needs whole-byte lookaheads.
+    state check_ipv4 {
+        transition select(pkt.lookahead<bit<8>>()) {
+            0x40 &&& 0xfc: accept;
+            0x44: accept;
+            0x40 &&& 0xf0: parse_ipv4;
+            default: accept;
+        }
+    }
+    state check_ipv6 {
+        transition select(pkt.lookahead<bit<8>>()) {
+            0x60 &&& 0xf0: parse_ipv6;
             default: accept;
         }
     }
@@ -1871,8 +1888,8 @@ const PARSER_P4: &str =
         pkt.extract(hdr.geneve_opts, (bit<32>) hdr.geneve.opt_len * 32);
         transition select(hdr.geneve.protocol_type) {
             0x6558: parse_inner_eth;
-            0x0800: parse_inner_ipv4;
-            0x86dd: parse_inner_ipv6;
+            0x0800: check_inner_ipv4;
+            0x86dd: check_inner_ipv6;
             default: accept;
         }
     }
@@ -1881,8 +1898,8 @@ const PARSER_P4: &str =
         transition select(hdr.inner_eth.ether_type) {
             0x8100: parse_inner_vlan;
             0x88a8: parse_inner_vlan;
-            0x0800: parse_inner_ipv4;
-            0x86dd: parse_inner_ipv6;
+            0x0800: check_inner_ipv4;
+            0x86dd: check_inner_ipv6;
             default: accept;
         }
     }
@@ -1890,16 +1907,33 @@ const PARSER_P4: &str =
         pkt.extract(hdr.inner_vlan);
         transition select(hdr.inner_vlan.ether_type) {
             0x8100: parse_inner_vlan2;
-            0x0800: parse_inner_ipv4;
-            0x86dd: parse_inner_ipv6;
+            0x0800: check_inner_ipv4;
+            0x86dd: check_inner_ipv6;
             default: accept;
         }
     }
     state parse_inner_vlan2 {
         pkt.extract(hdr.inner_vlan2);
         transition select(hdr.inner_vlan2.ether_type) {
-            0x0800: parse_inner_ipv4;
-            0x86dd: parse_inner_ipv6;
+            0x0800: check_inner_ipv4;
+            0x86dd: check_inner_ipv6;
+            default: accept;
+        }
+    }
+    // A version other than 4 or an IHL under 5 is a malformed header,
+    // which the policy sees as absent (and an IHL under 5 would make the
+    // options' varbit length negative). DPDK needs whole-byte lookaheads.
+    state check_inner_ipv4 {
+        transition select(pkt.lookahead<bit<8>>()) {
+            0x40 &&& 0xfc: accept;
+            0x44: accept;
+            0x40 &&& 0xf0: parse_inner_ipv4;
+            default: accept;
+        }
+    }
+    state check_inner_ipv6 {
+        transition select(pkt.lookahead<bit<8>>()) {
+            0x60 &&& 0xf0: parse_inner_ipv6;
             default: accept;
         }
     }
