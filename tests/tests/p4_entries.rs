@@ -80,7 +80,9 @@ const CONFIGS: [Config; 6] = [
     Config {
         name: "p4-pna-dpdk",
         const_entries: true,
-        builds_today: 16,
+        // Tables ordered by priority are refused with const entries in the
+        // dpdk flavor (p4c-dpdk reverses their precedence on DPDK).
+        builds_today: 2,
     },
     Config {
         name: "bluefield",

@@ -425,18 +425,44 @@ impl<'a> Emitter<'a> {
         }
         for f in &self.fields {
             if self.arch == Arch::Pna(Flavor::Dpdk) && f.field.width() > 64 {
-                // p4c-dpdk (1.2.5.16) aborts with a compiler bug when a
-                // 128-bit header field is copied into metadata.
+                // p4c-dpdk (1.2.5.16) aborts with a compiler bug on a
+                // 128-bit constant: the zero for packets without the
+                // header, or a const entry's key.
                 return Err(Error::unsupported(
                     self.reader_of(*f).as_deref(),
                     format!(
-                        "reading {} in the dpdk flavor (p4c-dpdk cannot copy 128-bit fields into metadata)",
+                        "reading {} in the dpdk flavor (p4c-dpdk aborts on the 128-bit constants it needs)",
                         f.describe()
                     ),
                 ));
             }
             self.prologue_for(*f)
                 .map_err(|e| e.in_rule(self.reader_of(*f)))?;
+        }
+        if self.arch == Arch::Pna(Flavor::Dpdk) && self.o.const_entries {
+            for t in &p.tables {
+                if needs_priority(t, self.expand) && self.p4_entries(t)?.len() > 1 {
+                    // Run on DPDK 22.11 and 24.11: p4c-dpdk 1.2.5.16 numbers
+                    // const entries so that the last listed wins, the
+                    // reverse of P4's order, wherever entries overlap.
+                    let who = t
+                        .entries
+                        .iter()
+                        .find_map(|e| e.rule)
+                        .map(|r| self.rule_label(r));
+                    let who = match (who, t.kind) {
+                        (Some(r), _) => Some(r),
+                        (None, TableKind::SetLookup { set, .. }) => {
+                            p.sets.get(set as usize).map(|s| format!("set {}", s.name))
+                        }
+                        (None, TableKind::Rules { .. }) => None,
+                    };
+                    return Err(Error::unsupported(
+                        who.as_deref(),
+                        "const entries in the dpdk flavor for a table ordered by priority (p4c-dpdk reverses their precedence on DPDK; install them through P4Runtime, without `--const-entries`)",
+                    ));
+                }
+            }
         }
         for m in &p.meters {
             if self.arch == Arch::BlueField {
@@ -913,6 +939,10 @@ impl<'a> Emitter<'a> {
 
     fn simple_step(&mut self, s: &Step, out: &mut String, ind: &str) {
         match s {
+            Step::Count(c) if self.arch == Arch::Pna(Flavor::Dpdk) => {
+                let i = self.p.rules.len() as u32 + c;
+                let _ = writeln!(out, "{ind}rule_hits.count(32w{i});");
+            }
             Step::Count(c) => {
                 let _ = writeln!(out, "{ind}named_counters.count(32w{c});");
             }
@@ -1359,6 +1389,14 @@ impl<'a> Emitter<'a> {
             Arch::BlueField => n.max(1).next_power_of_two(),
             Arch::Pna(_) => n.max(1),
         };
+        if self.arch == Arch::Pna(Flavor::Dpdk) {
+            // Named counters follow the rules' in one array: DPDK (22.11
+            // to 24.11, run) adds a constant-index `regadd` to the first
+            // register array whatever array it names, so a second counter
+            // array would count into the first.
+            let n = self.p.rules.len() + self.p.counters.len();
+            return vec![(COUNTER_ID | 1, "rule_hits", size(n))];
+        }
         let mut v = vec![(COUNTER_ID | 1, "rule_hits", size(self.p.rules.len()))];
         if !self.p.counters.is_empty() {
             v.push((
@@ -1627,6 +1665,9 @@ impl<'a> Emitter<'a> {
             }
             Arch::Pna(Flavor::Dpdk) => {
                 self.notes.push("rule hit counters: one indexed Counter `rule_hits`, index = rule id; packets only (p4c-dpdk counts bytes only when given a frame length)".into());
+                if !p.counters.is_empty() {
+                    self.notes.push(format!("named counters: `rule_hits` from index {} (named counter i at {} + i), as DPDK counts a second counter array into the first", p.rules.len(), p.rules.len()));
+                }
             }
             Arch::Pna(Flavor::Reference) => {
                 self.notes.push(
