@@ -474,15 +474,11 @@ impl<'a> Emitter<'a> {
                     ),
                 ));
             }
-            if self.arch == Arch::Pna(Flavor::Dpdk) {
-                // Read in p4c-dpdk 1.2.5.16's and DPDK's sources, not run:
-                // PNA colours are not renumbered to DPDK's, and the
-                // colour-blind call passes an input colour DPDK reads as
-                // yellow, so red arms may never run.
+            if self.arch == Arch::Pna(Flavor::Dpdk) && m.unit == MeterUnit::Bytes {
                 return Err(Error::unsupported(
                     Some(&format!("meter {}", m.name)),
                     format!(
-                        "meter `{}` in the dpdk flavor (p4c-dpdk does not map PNA meter colours to DPDK's, so a red packet could take another arm; byte meters also need the frame length, which PNA does not expose)",
+                        "byte meter `{}` in the dpdk flavor (p4c-dpdk meters a length the program passes, and PNA does not expose the frame length)",
                         m.name
                     ),
                 ));
@@ -1018,8 +1014,24 @@ impl<'a> Emitter<'a> {
                 let var = format!("color_{}", self.meter_vars);
                 self.meter_vars += 1;
                 let mname = format!("meter_{}", sanitize(&self.p.meters[*meter as usize].name));
-                let _ = writeln!(out, "{ind}PNA_MeterColor_t {var} = {mname}.execute(32w0);");
-                let colours = ["GREEN", "YELLOW", "RED"];
+                let colours = if self.arch == Arch::Pna(Flavor::Dpdk) {
+                    // Run on DPDK 22.11 and 24.11: p4c-dpdk passes PNA's
+                    // colour numbers (RED 0, GREEN 1, YELLOW 2) through,
+                    // and DPDK's are GREEN 0, YELLOW 1, RED 2. So the input
+                    // colour RED is DPDK's green (colour-blind), and the
+                    // result reads green as RED and yellow as GREEN. The
+                    // length, 1 per packet, must not be a constant, which
+                    // DPDK's meter instruction refuses.
+                    let m = self.m();
+                    let _ = writeln!(
+                        out,
+                        "{ind}PNA_MeterColor_t {var} = {mname}.dpdk_execute(32w0, PNA_MeterColor_t.RED, {m}.meter_len);"
+                    );
+                    ["RED", "GREEN", "YELLOW"]
+                } else {
+                    let _ = writeln!(out, "{ind}PNA_MeterColor_t {var} = {mname}.execute(32w0);");
+                    ["GREEN", "YELLOW", "RED"]
+                };
                 for (k, arm) in arms.iter().enumerate() {
                     let kw = if k == 0 { "if" } else { "} else if" };
                     if k == 2 {
@@ -1151,6 +1163,12 @@ impl<'a> Emitter<'a> {
         })
     }
 
+    /// Whether meters take the length they meter from `meta.meter_len`
+    /// (p4c-dpdk's `dpdk_execute`).
+    fn meters_by_length(&self) -> bool {
+        self.arch == Arch::Pna(Flavor::Dpdk) && !self.p.meters.is_empty()
+    }
+
     fn rewrites_ipv4(&self) -> bool {
         fn walk(s: &[Step]) -> bool {
             s.iter().any(|s| match s {
@@ -1236,6 +1254,9 @@ impl<'a> Emitter<'a> {
         }
         if !meta.contains("f_meta_mark") {
             s.push_str("    bit<32> f_meta_mark;\n");
+        }
+        if self.meters_by_length() {
+            s.push_str("    bit<32> meter_len;\n");
         }
         for h in 0..p.hits {
             let _ = writeln!(s, "    bit<1> hit_{h};");
@@ -1359,6 +1380,14 @@ impl<'a> Emitter<'a> {
         }
         // The mark starts at 0 for every packet (DPL §meta.mark).
         let _ = writeln!(s, "        {m}.f_meta_mark = 32w0;");
+        if self.meters_by_length() {
+            // What p4c cannot fold into a constant (every parsed frame has
+            // an Ethernet header on DPDK, whose extract does not fail).
+            let _ = writeln!(
+                s,
+                "        {m}.meter_len = hdr.eth.isValid() ? 32w1 : 32w0;"
+            );
+        }
         for f in &self.fields {
             for line in self.prologue_for(*f)? {
                 let _ = writeln!(s, "        {line}");
