@@ -1730,7 +1730,7 @@ impl<'a> Emitter<'a> {
             Arch::Pna(flavor) => {
                 s.push_str("unsupported (refused with an error if used): reject, log, conntrack and ct.* fields, meta.len, srTCM meters, byte rates not divisible by 8, per-key meters, nested tunnels");
                 if flavor == Flavor::Dpdk {
-                    s.push_str(", meters (p4c-dpdk's colour mapping), IPv6 address keys (p4c-dpdk's 128-bit constants)");
+                    s.push_str(", byte meters (no frame length), IPv6 address keys (p4c-dpdk's 128-bit constants), const entries in tables ordered by priority");
                 }
                 s.push_str("; DSCP/ECN rewrite skips IPv4 packets with options (checksum over the varbit options is not computed); IPv6 extension headers are not parsed (ip.proto is the first next-header, ip.frag is 0 for IPv6)\n");
             }
