@@ -6,6 +6,7 @@
 //! backend. Both check the program against a target [`Profile`].
 
 pub mod bluefield;
+mod headers;
 pub mod lint;
 pub mod pna;
 mod profile;

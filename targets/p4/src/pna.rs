@@ -9,6 +9,7 @@
 //! nested `switch (t.apply().action_run)` blocks, where each case performs
 //! the rule's steps in order and then its verdict, jump or continuation.
 
+use crate::headers;
 use crate::runtime::bytes_json;
 use crate::{sanitize, Artifact, Profile};
 use dpuc_ir::{
@@ -199,6 +200,10 @@ const NOACTION_ID: u32 = ACTION_ID | 0x00ff_ffff;
 pub fn emit(program: &dpuc_ir::Valid, options: &Options) -> Result<Artifact, Error> {
     emit_for(program, options, Arch::Pna(options.flavor))
 }
+
+/// An outer IPv6 header the policy sees (header rewrites are PNA-only):
+/// present, and not marked malformed by the extension-header walk.
+const IPV6_PRESENT: &str = "hdr.ipv6.isValid() && meta.v6_bad == 1w0";
 
 /// The shared lowering behind [`emit`] and [`crate::bluefield::emit`].
 pub(crate) fn emit_for(
@@ -634,7 +639,16 @@ impl<'a> Emitter<'a> {
         };
         let m = self.m();
         let name = field_name(f);
-        let v = |n: &str| format!("{}.isValid()", h(n));
+        // The parser marks an IPv6 header with too many extension headers
+        // malformed, which the policy sees as no IPv6 header.
+        let walk = |n: &str| format!("{m}.{}v6_{n}", if f.inner { "inner_" } else { "" });
+        let v = |n: &str| {
+            if n == "ipv6" && !bf {
+                format!("({}.isValid() && {} == 1w0)", h(n), walk("bad"))
+            } else {
+                format!("{}.isValid()", h(n))
+            }
+        };
         let cond_of = |hd: Header| -> Result<String, Error> {
             Ok(match hd {
                 Header::Eth => v("eth"),
@@ -699,7 +713,8 @@ impl<'a> Emitter<'a> {
             Field::Ip6Dst => vec![(v("ipv6"), format!("{}.dst_addr", h("ipv6")))],
             Field::IpProto => vec![
                 (v("ipv4"), format!("{}.protocol", h("ipv4"))),
-                (v("ipv6"), format!("{}.next_hdr", h("ipv6"))),
+                // After the extension headers (§4.2), as the parser walked them.
+                (v("ipv6"), walk("proto")),
             ],
             Field::IpDscp => vec![
                 (v("ipv4"), format!("{}.dscp", h("ipv4"))),
@@ -722,6 +737,8 @@ impl<'a> Emitter<'a> {
                     format!("{} && {}.flags[0:0] == 1", v("ipv4"), h("ipv4")),
                     "2w1".into(),
                 ),
+                // The last fragment header's, as the parser walked them.
+                (v("ipv6"), walk("frag")),
             ],
             Field::TcpSport => vec![(v("tcp"), format!("{}.src_port", h("tcp")))],
             Field::TcpDport => vec![(v("tcp"), format!("{}.dst_port", h("tcp")))],
@@ -953,10 +970,7 @@ impl<'a> Emitter<'a> {
                             "ecn"
                         };
                         let _ = writeln!(out, "{ind}if (hdr.ipv4.isValid() && hdr.ipv4.ihl == 5) {{ hdr.ipv4.{n} = {v}; }}");
-                        let _ = writeln!(
-                            out,
-                            "{ind}if (hdr.ipv6.isValid()) {{ hdr.ipv6.{n} = {v}; }}"
-                        );
+                        let _ = writeln!(out, "{ind}if ({IPV6_PRESENT}) {{ hdr.ipv6.{n} = {v}; }}");
                     }
                     Field::VlanPcp => {
                         let _ = writeln!(
@@ -971,8 +985,8 @@ impl<'a> Emitter<'a> {
                 if self.fields.contains(field) || field.field == Field::MetaMark {
                     let name = field_name(*field);
                     let guard = match field.field.header() {
-                        Some(Header::Ip) => Some("hdr.ipv4.isValid() || hdr.ipv6.isValid()"),
-                        Some(Header::Vlan) => Some("hdr.vlan.isValid()"),
+                        Some(Header::Ip) => Some(format!("hdr.ipv4.isValid() || {IPV6_PRESENT}")),
+                        Some(Header::Vlan) => Some("hdr.vlan.isValid()".to_string()),
                         _ => None,
                     };
                     match guard {
@@ -1239,9 +1253,9 @@ impl<'a> Emitter<'a> {
             ),
         }
         if let Arch::Pna(_) = self.arch {
-            s.push_str(HEADERS_P4);
+            s.push_str(headers::HEADERS_P4);
             s.push_str("\nstruct headers_t {\n");
-            for (n, ty) in HEADER_INSTANCES {
+            for (n, ty) in headers::instances() {
                 let _ = writeln!(s, "    {ty} {n};");
             }
             s.push_str("}\n\n");
@@ -1258,13 +1272,16 @@ impl<'a> Emitter<'a> {
         if self.meters_by_length() {
             s.push_str("    bit<32> meter_len;\n");
         }
+        if matches!(self.arch, Arch::Pna(_)) {
+            s.push_str(headers::PARSER_METADATA);
+        }
         for h in 0..p.hits {
             let _ = writeln!(s, "    bit<1> hit_{h};");
         }
         s.push_str("}\n\n");
         match self.arch {
             Arch::Pna(_) => {
-                s.push_str(PARSER_P4);
+                s.push_str(&headers::parser());
                 s.push_str(PRE_CONTROL_P4);
                 s.push_str("control main_control(inout headers_t hdr, inout metadata_t meta,\n                     in pna_main_input_metadata_t istd,\n                     inout pna_main_output_metadata_t ostd) {\n");
             }
@@ -1400,7 +1417,7 @@ impl<'a> Emitter<'a> {
         s.push_str("    }\n}\n\n");
         match self.arch {
             Arch::Pna(_) => {
-                s.push_str(DEPARSER_P4);
+                s.push_str(&headers::deparser());
                 s.push_str(
                     "PNA_NIC(main_parser(), pre_control(), main_control(), main_deparser()) main;\n",
                 );
@@ -1732,310 +1749,12 @@ impl<'a> Emitter<'a> {
                 if flavor == Flavor::Dpdk {
                     s.push_str(", byte meters (no frame length), IPv6 address keys (p4c-dpdk's 128-bit constants), const entries in tables ordered by priority");
                 }
-                s.push_str("; DSCP/ECN rewrite skips IPv4 packets with options (checksum over the varbit options is not computed); IPv6 extension headers are not parsed (ip.proto is the first next-header, ip.frag is 0 for IPv6)\n");
+                s.push_str("; DSCP/ECN rewrite skips IPv4 packets with options (checksum over the varbit options is not computed); an IPv6 extension header longer than 256 bytes stops the parser\n");
             }
         }
         s
     }
 }
-
-const HEADERS_P4: &str = "header ethernet_t {
-    bit<48> dst_addr;
-    bit<48> src_addr;
-    bit<16> ether_type;
-}
-
-header vlan_t {
-    bit<3>  pcp;
-    bit<1>  dei;
-    bit<12> vid;
-    bit<16> ether_type;
-}
-
-header ipv4_t {
-    bit<4>  version;
-    bit<4>  ihl;
-    bit<6>  dscp;
-    bit<2>  ecn;
-    bit<16> total_len;
-    bit<16> identification;
-    bit<3>  flags;
-    bit<13> frag_offset;
-    bit<8>  ttl;
-    bit<8>  protocol;
-    bit<16> hdr_checksum;
-    bit<32> src_addr;
-    bit<32> dst_addr;
-}
-
-header ipv4_options_t {
-    varbit<320> data;
-}
-
-header geneve_options_t {
-    varbit<2016> data;
-}
-
-header ipv6_t {
-    bit<4>   version;
-    bit<6>   dscp;
-    bit<2>   ecn;
-    bit<20>  flow_label;
-    bit<16>  payload_len;
-    bit<8>   next_hdr;
-    bit<8>   hop_limit;
-    bit<128> src_addr;
-    bit<128> dst_addr;
-}
-
-header tcp_t {
-    bit<16> src_port;
-    bit<16> dst_port;
-    bit<32> seq_no;
-    bit<32> ack_no;
-    bit<4>  data_offset;
-    bit<4>  res;
-    bit<8>  flags;
-    bit<16> window;
-    bit<16> checksum;
-    bit<16> urgent_ptr;
-}
-
-header udp_t {
-    bit<16> src_port;
-    bit<16> dst_port;
-    bit<16> length_;
-    bit<16> checksum;
-}
-
-header sctp_t {
-    bit<16> src_port;
-    bit<16> dst_port;
-    bit<32> verification_tag;
-    bit<32> checksum;
-}
-
-header icmp_t {
-    bit<8>  type_;
-    bit<8>  code;
-    bit<16> checksum;
-}
-
-header vxlan_t {
-    bit<8>  flags;
-    bit<24> reserved;
-    bit<24> vni;
-    bit<8>  reserved2;
-}
-
-header geneve_t {
-    bit<2>  version;
-    bit<6>  opt_len;
-    bit<1>  oam;
-    bit<1>  critical;
-    bit<6>  reserved;
-    bit<16> protocol_type;
-    bit<24> vni;
-    bit<8>  reserved2;
-}
-";
-
-const HEADER_INSTANCES: &[(&str, &str)] = &[
-    ("eth", "ethernet_t"),
-    ("vlan", "vlan_t"),
-    ("vlan2", "vlan_t"),
-    ("ipv4", "ipv4_t"),
-    ("ipv4_opts", "ipv4_options_t"),
-    ("ipv6", "ipv6_t"),
-    ("tcp", "tcp_t"),
-    ("udp", "udp_t"),
-    ("sctp", "sctp_t"),
-    ("icmp", "icmp_t"),
-    ("icmpv6", "icmp_t"),
-    ("vxlan", "vxlan_t"),
-    ("geneve", "geneve_t"),
-    ("geneve_opts", "geneve_options_t"),
-    ("inner_eth", "ethernet_t"),
-    ("inner_vlan", "vlan_t"),
-    ("inner_vlan2", "vlan_t"),
-    ("inner_ipv4", "ipv4_t"),
-    ("inner_ipv4_opts", "ipv4_options_t"),
-    ("inner_ipv6", "ipv6_t"),
-    ("inner_tcp", "tcp_t"),
-    ("inner_udp", "udp_t"),
-    ("inner_sctp", "sctp_t"),
-    ("inner_icmp", "icmp_t"),
-    ("inner_icmpv6", "icmp_t"),
-];
-
-// The parser is fixed: it parses every header the IR can name, so the
-// emitted program does not depend on which fields the policy reads.
-const PARSER_P4: &str =
-    "parser main_parser(packet_in pkt, out headers_t hdr, inout metadata_t meta,
-                   in pna_main_parser_input_metadata_t istd) {
-    state start {
-        pkt.extract(hdr.eth);
-        transition select(hdr.eth.ether_type) {
-            0x8100: parse_vlan;
-            0x88a8: parse_vlan;
-            0x0800: check_ipv4;
-            0x86dd: check_ipv6;
-            default: accept;
-        }
-    }
-    state parse_vlan {
-        pkt.extract(hdr.vlan);
-        transition select(hdr.vlan.ether_type) {
-            0x8100: parse_vlan2;
-            0x0800: check_ipv4;
-            0x86dd: check_ipv6;
-            default: accept;
-        }
-    }
-    state parse_vlan2 {
-        pkt.extract(hdr.vlan2);
-        transition select(hdr.vlan2.ether_type) {
-            0x0800: check_ipv4;
-            0x86dd: check_ipv6;
-            default: accept;
-        }
-    }
-    // A version other than 4 or an IHL under 5 is a malformed header,
-    // which the policy sees as absent (and an IHL under 5 would make the
-    // options' varbit length negative). DPDK needs whole-byte lookaheads.
-    state check_ipv4 {
-        transition select(pkt.lookahead<bit<8>>()) {
-            0x40 &&& 0xfc: accept;
-            0x44: accept;
-            0x40 &&& 0xf0: parse_ipv4;
-            default: accept;
-        }
-    }
-    state check_ipv6 {
-        transition select(pkt.lookahead<bit<8>>()) {
-            0x60 &&& 0xf0: parse_ipv6;
-            default: accept;
-        }
-    }
-    state parse_ipv4 {
-        pkt.extract(hdr.ipv4);
-        // Options are kept (a varbit) so the deparser re-emits them;
-        // later fragments carry no L4 header.
-        pkt.extract(hdr.ipv4_opts, ((bit<32>) hdr.ipv4.ihl - 5) * 32);
-        transition select(hdr.ipv4.frag_offset, hdr.ipv4.protocol) {
-            (0, 6): parse_tcp;
-            (0, 17): parse_udp;
-            (0, 132): parse_sctp;
-            (0, 1): parse_icmp;
-            default: accept;
-        }
-    }
-    state parse_ipv6 {
-        pkt.extract(hdr.ipv6);
-        transition select(hdr.ipv6.next_hdr) {
-            6: parse_tcp;
-            17: parse_udp;
-            132: parse_sctp;
-            58: parse_icmpv6;
-            default: accept;
-        }
-    }
-    state parse_tcp { pkt.extract(hdr.tcp); transition accept; }
-    state parse_sctp { pkt.extract(hdr.sctp); transition accept; }
-    state parse_icmp { pkt.extract(hdr.icmp); transition accept; }
-    state parse_icmpv6 { pkt.extract(hdr.icmpv6); transition accept; }
-    state parse_udp {
-        pkt.extract(hdr.udp);
-        transition select(hdr.udp.dst_port) {
-            4789: parse_vxlan;
-            6081: parse_geneve;
-            default: accept;
-        }
-    }
-    state parse_vxlan { pkt.extract(hdr.vxlan); transition parse_inner_eth; }
-    state parse_geneve {
-        pkt.extract(hdr.geneve);
-        pkt.extract(hdr.geneve_opts, (bit<32>) hdr.geneve.opt_len * 32);
-        transition select(hdr.geneve.protocol_type) {
-            0x6558: parse_inner_eth;
-            0x0800: check_inner_ipv4;
-            0x86dd: check_inner_ipv6;
-            default: accept;
-        }
-    }
-    state parse_inner_eth {
-        pkt.extract(hdr.inner_eth);
-        transition select(hdr.inner_eth.ether_type) {
-            0x8100: parse_inner_vlan;
-            0x88a8: parse_inner_vlan;
-            0x0800: check_inner_ipv4;
-            0x86dd: check_inner_ipv6;
-            default: accept;
-        }
-    }
-    state parse_inner_vlan {
-        pkt.extract(hdr.inner_vlan);
-        transition select(hdr.inner_vlan.ether_type) {
-            0x8100: parse_inner_vlan2;
-            0x0800: check_inner_ipv4;
-            0x86dd: check_inner_ipv6;
-            default: accept;
-        }
-    }
-    state parse_inner_vlan2 {
-        pkt.extract(hdr.inner_vlan2);
-        transition select(hdr.inner_vlan2.ether_type) {
-            0x0800: check_inner_ipv4;
-            0x86dd: check_inner_ipv6;
-            default: accept;
-        }
-    }
-    // A version other than 4 or an IHL under 5 is a malformed header,
-    // which the policy sees as absent (and an IHL under 5 would make the
-    // options' varbit length negative). DPDK needs whole-byte lookaheads.
-    state check_inner_ipv4 {
-        transition select(pkt.lookahead<bit<8>>()) {
-            0x40 &&& 0xfc: accept;
-            0x44: accept;
-            0x40 &&& 0xf0: parse_inner_ipv4;
-            default: accept;
-        }
-    }
-    state check_inner_ipv6 {
-        transition select(pkt.lookahead<bit<8>>()) {
-            0x60 &&& 0xf0: parse_inner_ipv6;
-            default: accept;
-        }
-    }
-    state parse_inner_ipv4 {
-        pkt.extract(hdr.inner_ipv4);
-        pkt.extract(hdr.inner_ipv4_opts, ((bit<32>) hdr.inner_ipv4.ihl - 5) * 32);
-        transition select(hdr.inner_ipv4.frag_offset, hdr.inner_ipv4.protocol) {
-            (0, 6): parse_inner_tcp;
-            (0, 17): parse_inner_udp;
-            (0, 132): parse_inner_sctp;
-            (0, 1): parse_inner_icmp;
-            default: accept;
-        }
-    }
-    state parse_inner_ipv6 {
-        pkt.extract(hdr.inner_ipv6);
-        transition select(hdr.inner_ipv6.next_hdr) {
-            6: parse_inner_tcp;
-            17: parse_inner_udp;
-            132: parse_inner_sctp;
-            58: parse_inner_icmpv6;
-            default: accept;
-        }
-    }
-    state parse_inner_tcp { pkt.extract(hdr.inner_tcp); transition accept; }
-    state parse_inner_udp { pkt.extract(hdr.inner_udp); transition accept; }
-    state parse_inner_sctp { pkt.extract(hdr.inner_sctp); transition accept; }
-    state parse_inner_icmp { pkt.extract(hdr.inner_icmp); transition accept; }
-    state parse_inner_icmpv6 { pkt.extract(hdr.inner_icmpv6); transition accept; }
-}
-
-";
 
 const PRE_CONTROL_P4: &str = "control pre_control(in headers_t hdr, inout metadata_t meta,
                     in pna_pre_input_metadata_t istd,
@@ -2056,38 +1775,4 @@ const IPV4_CSUM_P4: &str = "        // DSCP/ECN rewrites invalidate the IPv4 hea
                     hdr.ipv4.src_addr, hdr.ipv4.dst_addr});
             hdr.ipv4.hdr_checksum = ipv4_ck.get();
         }
-";
-
-const DEPARSER_P4: &str =
-    "control main_deparser(packet_out pkt, in headers_t hdr, in metadata_t meta,
-                      in pna_main_output_metadata_t ostd) {
-    apply {
-        pkt.emit(hdr.eth);
-        pkt.emit(hdr.vlan);
-        pkt.emit(hdr.vlan2);
-        pkt.emit(hdr.ipv4);
-        pkt.emit(hdr.ipv4_opts);
-        pkt.emit(hdr.ipv6);
-        pkt.emit(hdr.tcp);
-        pkt.emit(hdr.udp);
-        pkt.emit(hdr.sctp);
-        pkt.emit(hdr.icmp);
-        pkt.emit(hdr.icmpv6);
-        pkt.emit(hdr.vxlan);
-        pkt.emit(hdr.geneve);
-        pkt.emit(hdr.geneve_opts);
-        pkt.emit(hdr.inner_eth);
-        pkt.emit(hdr.inner_vlan);
-        pkt.emit(hdr.inner_vlan2);
-        pkt.emit(hdr.inner_ipv4);
-        pkt.emit(hdr.inner_ipv4_opts);
-        pkt.emit(hdr.inner_ipv6);
-        pkt.emit(hdr.inner_tcp);
-        pkt.emit(hdr.inner_udp);
-        pkt.emit(hdr.inner_sctp);
-        pkt.emit(hdr.inner_icmp);
-        pkt.emit(hdr.inner_icmpv6);
-    }
-}
-
 ";
