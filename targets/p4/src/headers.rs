@@ -281,98 +281,117 @@ fn chain(p: &str) -> String {
     s
 }
 
-/// The parser.
+/// The parser: the outer layer, the tunnels, the inner layer.
 pub(crate) fn parser() -> String {
-    let mut s = String::from(PARSER);
-    for p in ["", "inner_"] {
-        s = s
-            .replace(
-                &format!("{{{{next_{p}0}}}}"),
-                &select_next(p, "ipv6", 0, Frag::Known(false)),
-            )
-            .replace(&format!("{{{{chain_{p}}}}}"), &chain(p));
-    }
-    s
+    format!(
+        "parser main_parser(packet_in pkt, out headers_t hdr, inout metadata_t meta,
+                   in pna_main_parser_input_metadata_t istd) {{
+    state start {{ transition parse_eth; }}
+{}{TUNNELS}{}}}
+
+",
+        layer(""),
+        layer("inner_")
+    )
 }
 
-const PARSER: &str = "parser main_parser(packet_in pkt, out headers_t hdr, inout metadata_t meta,
-                   in pna_main_parser_input_metadata_t istd) {
-    state start {
-        pkt.extract(hdr.eth);
-        transition select(hdr.eth.ether_type) {
-            0x8100: parse_vlan;
-            0x88a8: parse_vlan;
-            0x0800: check_ipv4;
-            0x86dd: check_ipv6;
+/// The states of one layer (`p` is `""` or `"inner_"`); only the outer UDP
+/// header leads to a tunnel (one level, as sw parses).
+fn layer(p: &str) -> String {
+    let udp = if p.is_empty() {
+        "        transition select(hdr.udp.dst_port) {
+            4789: parse_vxlan;
+            6081: parse_geneve;
+            default: accept;
+        }
+"
+    } else {
+        "        transition accept;\n"
+    };
+    LAYER
+        .replace("{P}", p)
+        .replace("{UDP}\n", udp)
+        .replace("{NEXT}\n", &select_next(p, "ipv6", 0, Frag::Known(false)))
+        .replace("{CHAIN}\n", &chain(p))
+}
+
+const LAYER: &str = "    state parse_{P}eth {
+        pkt.extract(hdr.{P}eth);
+        transition select(hdr.{P}eth.ether_type) {
+            0x8100: parse_{P}vlan;
+            0x88a8: parse_{P}vlan;
+            0x0800: check_{P}ipv4;
+            0x86dd: check_{P}ipv6;
             default: accept;
         }
     }
-    state parse_vlan {
-        pkt.extract(hdr.vlan);
-        transition select(hdr.vlan.ether_type) {
-            0x8100: parse_vlan2;
-            0x0800: check_ipv4;
-            0x86dd: check_ipv6;
+    state parse_{P}vlan {
+        pkt.extract(hdr.{P}vlan);
+        transition select(hdr.{P}vlan.ether_type) {
+            0x8100: parse_{P}vlan2;
+            0x0800: check_{P}ipv4;
+            0x86dd: check_{P}ipv6;
             default: accept;
         }
     }
-    state parse_vlan2 {
-        pkt.extract(hdr.vlan2);
-        transition select(hdr.vlan2.ether_type) {
-            0x0800: check_ipv4;
-            0x86dd: check_ipv6;
+    state parse_{P}vlan2 {
+        pkt.extract(hdr.{P}vlan2);
+        transition select(hdr.{P}vlan2.ether_type) {
+            0x0800: check_{P}ipv4;
+            0x86dd: check_{P}ipv6;
             default: accept;
         }
     }
     // A version other than 4 or an IHL under 5 is a malformed header,
     // which the policy sees as absent (and an IHL under 5 would make the
     // options' varbit length negative). DPDK needs whole-byte lookaheads.
-    state check_ipv4 {
+    state check_{P}ipv4 {
         transition select(pkt.lookahead<bit<8>>()) {
             0x40 &&& 0xfc: accept;
             0x44: accept;
-            0x40 &&& 0xf0: parse_ipv4;
+            0x40 &&& 0xf0: parse_{P}ipv4;
             default: accept;
         }
     }
-    state check_ipv6 {
+    state check_{P}ipv6 {
         transition select(pkt.lookahead<bit<8>>()) {
-            0x60 &&& 0xf0: parse_ipv6;
+            0x60 &&& 0xf0: parse_{P}ipv6;
             default: accept;
         }
     }
-    state parse_ipv4 {
-        pkt.extract(hdr.ipv4);
+    state parse_{P}ipv4 {
+        pkt.extract(hdr.{P}ipv4);
         // Options are kept (a varbit) so the deparser re-emits them;
         // later fragments carry no L4 header.
-        pkt.extract(hdr.ipv4_opts, ((bit<32>) hdr.ipv4.ihl - 5) * 32);
-        transition select(hdr.ipv4.frag_offset, hdr.ipv4.protocol) {
-            (0, 6): parse_tcp;
-            (0, 17): parse_udp;
-            (0, 132): parse_sctp;
-            (0, 1): parse_icmp;
+        pkt.extract(hdr.{P}ipv4_opts, ((bit<32>) hdr.{P}ipv4.ihl - 5) * 32);
+        transition select(hdr.{P}ipv4.frag_offset, hdr.{P}ipv4.protocol) {
+            (0, 6): parse_{P}tcp;
+            (0, 17): parse_{P}udp;
+            (0, 132): parse_{P}sctp;
+            (0, 1): parse_{P}icmp;
             default: accept;
         }
     }
-    state parse_ipv6 {
-        pkt.extract(hdr.ipv6);
-        meta.v6_proto = hdr.ipv6.next_hdr;
-        meta.v6_frag = 2w0;
-        meta.v6_bad = 1w0;
-{{next_0}}    }
-{{chain_}}    state parse_tcp { pkt.extract(hdr.tcp); transition accept; }
-    state parse_sctp { pkt.extract(hdr.sctp); transition accept; }
-    state parse_icmp { pkt.extract(hdr.icmp); transition accept; }
-    state parse_icmpv6 { pkt.extract(hdr.icmpv6); transition accept; }
-    state parse_udp {
-        pkt.extract(hdr.udp);
-        transition select(hdr.udp.dst_port) {
-            4789: parse_vxlan;
-            6081: parse_geneve;
-            default: accept;
-        }
+    state parse_{P}ipv6 {
+        pkt.extract(hdr.{P}ipv6);
+        meta.{P}v6_proto = hdr.{P}ipv6.next_hdr;
+        meta.{P}v6_frag = 2w0;
+        meta.{P}v6_bad = 1w0;
+{NEXT}
     }
-    state parse_vxlan { pkt.extract(hdr.vxlan); transition parse_inner_eth; }
+{CHAIN}
+    state parse_{P}tcp { pkt.extract(hdr.{P}tcp); transition accept; }
+    state parse_{P}sctp { pkt.extract(hdr.{P}sctp); transition accept; }
+    state parse_{P}icmp { pkt.extract(hdr.{P}icmp); transition accept; }
+    state parse_{P}icmpv6 { pkt.extract(hdr.{P}icmpv6); transition accept; }
+    state parse_{P}udp {
+        pkt.extract(hdr.{P}udp);
+{UDP}
+    }
+";
+
+const TUNNELS: &str =
+    "    state parse_vxlan { pkt.extract(hdr.vxlan); transition parse_inner_eth; }
     state parse_geneve {
         pkt.extract(hdr.geneve);
         pkt.extract(hdr.geneve_opts, (bit<32>) hdr.geneve.opt_len * 32);
@@ -383,74 +402,6 @@ const PARSER: &str = "parser main_parser(packet_in pkt, out headers_t hdr, inout
             default: accept;
         }
     }
-    state parse_inner_eth {
-        pkt.extract(hdr.inner_eth);
-        transition select(hdr.inner_eth.ether_type) {
-            0x8100: parse_inner_vlan;
-            0x88a8: parse_inner_vlan;
-            0x0800: check_inner_ipv4;
-            0x86dd: check_inner_ipv6;
-            default: accept;
-        }
-    }
-    state parse_inner_vlan {
-        pkt.extract(hdr.inner_vlan);
-        transition select(hdr.inner_vlan.ether_type) {
-            0x8100: parse_inner_vlan2;
-            0x0800: check_inner_ipv4;
-            0x86dd: check_inner_ipv6;
-            default: accept;
-        }
-    }
-    state parse_inner_vlan2 {
-        pkt.extract(hdr.inner_vlan2);
-        transition select(hdr.inner_vlan2.ether_type) {
-            0x0800: check_inner_ipv4;
-            0x86dd: check_inner_ipv6;
-            default: accept;
-        }
-    }
-    // A version other than 4 or an IHL under 5 is a malformed header,
-    // which the policy sees as absent (and an IHL under 5 would make the
-    // options' varbit length negative). DPDK needs whole-byte lookaheads.
-    state check_inner_ipv4 {
-        transition select(pkt.lookahead<bit<8>>()) {
-            0x40 &&& 0xfc: accept;
-            0x44: accept;
-            0x40 &&& 0xf0: parse_inner_ipv4;
-            default: accept;
-        }
-    }
-    state check_inner_ipv6 {
-        transition select(pkt.lookahead<bit<8>>()) {
-            0x60 &&& 0xf0: parse_inner_ipv6;
-            default: accept;
-        }
-    }
-    state parse_inner_ipv4 {
-        pkt.extract(hdr.inner_ipv4);
-        pkt.extract(hdr.inner_ipv4_opts, ((bit<32>) hdr.inner_ipv4.ihl - 5) * 32);
-        transition select(hdr.inner_ipv4.frag_offset, hdr.inner_ipv4.protocol) {
-            (0, 6): parse_inner_tcp;
-            (0, 17): parse_inner_udp;
-            (0, 132): parse_inner_sctp;
-            (0, 1): parse_inner_icmp;
-            default: accept;
-        }
-    }
-    state parse_inner_ipv6 {
-        pkt.extract(hdr.inner_ipv6);
-        meta.inner_v6_proto = hdr.inner_ipv6.next_hdr;
-        meta.inner_v6_frag = 2w0;
-        meta.inner_v6_bad = 1w0;
-{{next_inner_0}}    }
-{{chain_inner_}}    state parse_inner_tcp { pkt.extract(hdr.inner_tcp); transition accept; }
-    state parse_inner_udp { pkt.extract(hdr.inner_udp); transition accept; }
-    state parse_inner_sctp { pkt.extract(hdr.inner_sctp); transition accept; }
-    state parse_inner_icmp { pkt.extract(hdr.inner_icmp); transition accept; }
-    state parse_inner_icmpv6 { pkt.extract(hdr.inner_icmpv6); transition accept; }
-}
-
 ";
 
 /// The deparser: every instance, valid ones emitted, in order.
