@@ -212,3 +212,20 @@ fn the_book_example_is_what_the_compiler_emits() {
         );
     }
 }
+
+/// The P4 parser walks as many IPv6 extension headers as the software
+/// pipeline, so a ninth one is malformed on both.
+#[test]
+fn the_parser_walks_as_many_ipv6_extension_headers_as_sw() {
+    let path = repo_root().join("tests/conformance/ipv6.dpl");
+    let (_, lowered) = lower_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let a = build("p4-pna", &lowered).expect("ipv6.dpl builds for p4-pna");
+    let n = dpuc_runtime::packet::MAX_EXT_HEADERS;
+    for p in ["", "inner_"] {
+        assert!(a
+            .p4
+            .contains(&format!("state parse_{p}ipv6_ext{} {{", n - 1)));
+        assert!(!a.p4.contains(&format!("state parse_{p}ipv6_ext{n} {{")));
+        assert!(a.p4.contains(&format!("state {p}ipv6_too_many {{")));
+    }
+}
