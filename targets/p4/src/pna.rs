@@ -423,10 +423,11 @@ impl<'a> Emitter<'a> {
     fn check(&mut self) -> Result<(), Error> {
         let p = self.p;
         if p.conntrack.is_some() {
-            return Err(Error::unsupported(
-                Some("conntrack"),
-                "connection tracking (PNA tables cannot keep per-connection state that the data plane updates, which §5 needs)",
-            ));
+            let why = match self.arch {
+                Arch::Pna(_) => "connection tracking (PNA tables cannot keep per-connection state that the data plane updates, which §5 needs)",
+                Arch::BlueField => "connection tracking (DPL's add-on-miss entries cannot be updated by the data plane, and NvTcpState checks sequence windows, which §5 does not)",
+            };
+            return Err(Error::unsupported(Some("conntrack"), why));
         }
         for f in &self.fields {
             if self.arch == Arch::Pna(Flavor::Dpdk) && f.field.width() > 64 {
