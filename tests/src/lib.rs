@@ -311,3 +311,16 @@ fn narrow_ct_rules(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Whether this process may load and run BPF programs; when it may not,
+/// says `skipped: no BPF privilege` (with the reason) so that the calling
+/// test is seen to skip rather than pass.
+pub fn bpf_privileged() -> bool {
+    match dpuc_runtime::ebpf::bpf_available() {
+        Ok(()) => true,
+        Err(e) => {
+            println!("skipped: no BPF privilege ({})", e.reason);
+            false
+        }
+    }
+}

@@ -4,23 +4,13 @@
 //! with an error naming the target and the rule. Without BPF privilege the
 //! tests say "skipped: no BPF privilege" (CI runs them as root, for real).
 
-use dpuc_runtime::ebpf::{bpf_available, Ebpf, TestBuildError};
+use dpuc_runtime::ebpf::{Ebpf, TestBuildError};
 use dpuc_runtime::testing::{Software, Target};
-use dpuc_tests::{cross_check, lower_file, lower_text, repo_root, Built};
-
-fn privileged() -> bool {
-    match bpf_available() {
-        Ok(()) => true,
-        Err(e) => {
-            println!("skipped: no BPF privilege ({})", e.reason);
-            false
-        }
-    }
-}
+use dpuc_tests::{bpf_privileged, cross_check, lower_file, lower_text, repo_root, Built};
 
 #[test]
 fn corpus_and_examples_agree_with_sw_or_are_refused_by_rule() {
-    if !privileged() {
+    if !bpf_privileged() {
         return;
     }
     let c = cross_check("ebpf", |program| match Ebpf::for_program(program) {
@@ -119,7 +109,7 @@ fn classbench_10k_loads_and_agrees_with_sw_on_its_whole_trace() {
         println!("skipped: no ClassBench data at {}", dir.display());
         return;
     };
-    if !privileged() {
+    if !bpf_privileged() {
         return;
     }
     let filters = dpuc_core::import::classbench::parse(&rules).expect("filters");
@@ -148,7 +138,7 @@ fn classbench_10k_loads_and_agrees_with_sw_on_its_whole_trace() {
 
 #[test]
 fn live_set_updates_change_the_running_program_as_they_change_sw() {
-    if !privileged() {
+    if !bpf_privileged() {
         return;
     }
     let text = "set blocked: ip = { 10.0.0.1 };\nset web: port = { 80 };\npolicy p {\n    rule b: ip.src in blocked => drop;\n    rule w: tcp.dport in web => accept;\n    default drop;\n}\n";
@@ -182,7 +172,7 @@ fn live_set_updates_change_the_running_program_as_they_change_sw() {
 
 #[test]
 fn policies_that_never_accept_or_never_drop_load_and_agree() {
-    if !privileged() {
+    if !bpf_privileged() {
         return;
     }
     // The verifier refuses unreachable code: verdict blocks a policy never
@@ -210,7 +200,7 @@ fn policies_that_never_accept_or_never_drop_load_and_agree() {
 
 #[test]
 fn log_records_reach_user_space_as_the_interpreter_emits_them() {
-    if !privileged() {
+    if !bpf_privileged() {
         return;
     }
     let text = "policy p {\n    rule ssh: tcp.dport == 22 => log \"ssh\", accept;\n    rule dns: udp.dport == 53 => log, drop;\n    default accept;\n}\n";

@@ -10,25 +10,15 @@
 //! connection count must be what the software pipeline says.
 
 use dpuc_ir::test::{ExpectVerdict, L4Spec, PacketSpec};
-use dpuc_runtime::ebpf::{bpf_available, Ebpf};
+use dpuc_runtime::ebpf::Ebpf;
 use dpuc_runtime::exec::{Event, Machine, Verdict};
 use dpuc_runtime::testing::Target;
-use dpuc_tests::lower_text;
+use dpuc_tests::{bpf_privileged, lower_text};
 use proptest::prelude::*;
 use std::net::IpAddr;
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000 * MS;
-
-fn privileged() -> bool {
-    match bpf_available() {
-        Ok(()) => true,
-        Err(e) => {
-            println!("skipped: no BPF privilege ({})", e.reason);
-            false
-        }
-    }
-}
 
 /// Both targets, loaded with one policy.
 struct Pair {
@@ -99,7 +89,7 @@ fn udp(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
 
 #[test]
 fn a_full_table_purges_expired_entries_then_drops_or_evicts_the_oldest() {
-    if !privileged() {
+    if !bpf_privileged() {
         return;
     }
     for on_full in ["drop", "evict_oldest"] {
@@ -166,7 +156,7 @@ fn a_full_table_purges_expired_entries_then_drops_or_evicts_the_oldest() {
 
 #[test]
 fn a_table_of_no_entries_refuses_every_connection() {
-    if !privileged() {
+    if !bpf_privileged() {
         return;
     }
     let text = "conntrack { max_entries 0; }\npolicy p { rule inv: ct.state == invalid => drop; default accept; }\n";
@@ -434,8 +424,7 @@ proptest! {
         flows in prop::collection::vec(flow(), 3),
         packets in prop::collection::vec((pkt(), 0u32..2, step()), 1..64),
     ) {
-        if bpf_available().is_err() {
-            println!("skipped: no BPF privilege");
+        if !bpf_privileged() {
             return Ok(());
         }
         let mut t = Pair::new(&text).map_err(TestCaseError::fail)?;
@@ -457,7 +446,7 @@ proptest! {
 
 #[test]
 fn the_tc_program_tracks_and_meters_per_key_as_the_xdp_program_does() {
-    if !privileged() {
+    if !bpf_privileged() {
         return;
     }
     use dpuc_runtime::testing::{run_suite, Software};
@@ -491,7 +480,7 @@ fn the_tc_program_tracks_and_meters_per_key_as_the_xdp_program_does() {
 
 #[test]
 fn the_bound_is_exact_where_the_kernel_counts_elements_per_cpu() {
-    if !privileged() {
+    if !bpf_privileged() {
         return;
     }
     // Above `2 × CPUs × 32` entries the kernel counts hash elements with a

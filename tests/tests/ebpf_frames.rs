@@ -5,9 +5,9 @@
 //! verdict, the deciding rule and every rule's hit count must agree.
 
 use dpuc_ir::test::{Encap, EncapKind, FragSpec, L4Spec, PacketSpec};
-use dpuc_runtime::ebpf::{bpf_available, Ebpf};
+use dpuc_runtime::ebpf::Ebpf;
 use dpuc_runtime::testing::{Software, Target};
-use dpuc_tests::lower_text;
+use dpuc_tests::{bpf_privileged, lower_text};
 use proptest::prelude::*;
 use std::net::IpAddr;
 
@@ -161,8 +161,7 @@ proptest! {
 
     #[test]
     fn odd_frames_parse_alike(frames in proptest::collection::vec(frame(), 1..8)) {
-        if bpf_available().is_err() {
-            println!("skipped: no BPF privilege");
+        if !bpf_privileged() {
             return Ok(());
         }
         thread_local! {

@@ -3,9 +3,9 @@
 //! IPv4 and IPv6, 1 to 4 keys so that eviction is frequent) and random
 //! packet sequences over a moving clock must colour every packet alike.
 
-use dpuc_runtime::ebpf::{bpf_available, Ebpf};
+use dpuc_runtime::ebpf::Ebpf;
 use dpuc_runtime::testing::{Software, Target};
-use dpuc_tests::lower_text;
+use dpuc_tests::{bpf_privileged, lower_text};
 use proptest::prelude::*;
 
 const MS: u64 = 1_000_000;
@@ -81,8 +81,7 @@ proptest! {
             1..40,
         ),
     ) {
-        if bpf_available().is_err() {
-            println!("skipped: no BPF privilege");
+        if !bpf_privileged() {
             return Ok(());
         }
         let lowered = lower_text("keyed.dpl", &text).map_err(TestCaseError::fail)?;

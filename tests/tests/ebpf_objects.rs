@@ -6,7 +6,8 @@
 
 use dpuc_ebpf::elf::{MapDef, MapKind, ObjectBuilder, Section, Shape};
 use dpuc_ebpf::insn::{helper, AluOp, Insn, JmpCond, Program, Reg, Size};
-use dpuc_runtime::ebpf::{bpf_available, Object};
+use dpuc_runtime::ebpf::Object;
+use dpuc_tests::bpf_privileged;
 use Reg::*;
 
 /// A callback `(map, key, value, ctx)` that deletes every entry whose value
@@ -71,8 +72,7 @@ fn a_callback_in_text_deletes_entries_while_the_map_is_walked() {
     if let Some(dir) = std::env::var_os("DPUC_EBPF_DUMP_DIR") {
         std::fs::write(std::path::Path::new(&dir).join("for_each.o"), &obj).expect("dump");
     }
-    if bpf_available().is_err() {
-        println!("skipped: no BPF privilege");
+    if !bpf_privileged() {
         return;
     }
     let o = Object::load(&obj).unwrap_or_else(|e| panic!("{e}"));

@@ -6,9 +6,9 @@
 //! continuing rules, overlapping prefixes and ranges, negations) come up
 //! here.
 
-use dpuc_runtime::ebpf::{bpf_available, Ebpf};
+use dpuc_runtime::ebpf::Ebpf;
 use dpuc_runtime::testing::{Software, Target};
-use dpuc_tests::lower_text;
+use dpuc_tests::{bpf_privileged, lower_text};
 use proptest::prelude::*;
 
 fn atom() -> impl Strategy<Value = String> {
@@ -105,8 +105,7 @@ proptest! {
 
     #[test]
     fn random_policies_decide_like_sw(text in policy(), packets in frames()) {
-        if bpf_available().is_err() {
-            println!("skipped: no BPF privilege");
+        if !bpf_privileged() {
             return Ok(());
         }
         let lowered = lower_text("random.dpl", &text).map_err(TestCaseError::fail)?;
