@@ -1085,6 +1085,25 @@ impl ObjectBuilder {
             }
         }
 
+        // A function symbol (`bind`: local or global) at the end of `code`,
+        // then the function's patched instructions.
+        let place = |syms: &mut Vec<Sym>,
+                     code: &mut Vec<u8>,
+                     name: &str,
+                     bind: u8,
+                     shndx: u16,
+                     f: &Assembled|
+         -> Result<(), Error> {
+            syms.push(Sym {
+                name: name.to_string(),
+                info: (bind << 4) | STT_FUNC,
+                shndx,
+                value: code.len() as u64,
+                size: f.bytes().len() as u64,
+            });
+            code.extend(patched(f)?);
+            Ok(())
+        };
         let mut secs: Vec<Sec> = Vec::new();
         // Section indices: 0 null, 1 .strtab, then `secs` from 2.
         let idx_of = |pos: usize| -> Result<u16, Error> {
@@ -1108,14 +1127,14 @@ impl ObjectBuilder {
                 size: 0,
             });
             for s in &self.subprograms {
-                syms.push(Sym {
-                    name: s.name.clone(),
-                    info: (STB_LOCAL << 4) | STT_FUNC,
-                    shndx: idx_of(text_pos)?,
-                    value: code.len() as u64,
-                    size: s.code.bytes().len() as u64,
-                });
-                code.extend(patched(&s.code)?);
+                place(
+                    &mut syms,
+                    &mut code,
+                    &s.name,
+                    STB_LOCAL,
+                    idx_of(text_pos)?,
+                    &s.code,
+                )?;
             }
             secs.push(Sec::progbits(".text", SHF_ALLOC | SHF_EXECINSTR, code, 8));
         }
@@ -1130,14 +1149,14 @@ impl ObjectBuilder {
             for &pi in members {
                 let p = &self.programs[pi];
                 prog_pos.push((pi, code.len() as u64));
-                syms.push(Sym {
-                    name: p.name.clone(),
-                    info: (STB_GLOBAL << 4) | STT_FUNC,
-                    shndx: idx_of(sec_pos)?,
-                    value: code.len() as u64,
-                    size: p.code.bytes().len() as u64,
-                });
-                code.extend(patched(&p.code)?);
+                place(
+                    &mut syms,
+                    &mut code,
+                    &p.name,
+                    STB_GLOBAL,
+                    idx_of(sec_pos)?,
+                    &p.code,
+                )?;
             }
             secs.push(Sec::progbits(
                 section.name(),
