@@ -115,6 +115,48 @@ static bool stub_dynamic(const struct doca_flow_pipe_entry *e)
 	return e >= stub_entries && e < stub_entries + STUB_ENTRIES;
 }
 
+/* A DOCA call the manager's tests accept and ignore: DOCA_SUCCESS. */
+#define STUB1(f, A) \
+	doca_error_t f(A a) \
+	{ \
+		(void)a; \
+		return DOCA_SUCCESS; \
+	}
+#define STUB2(f, A, B) \
+	doca_error_t f(A a, B b) \
+	{ \
+		(void)a; \
+		(void)b; \
+		return DOCA_SUCCESS; \
+	}
+#define STUB3(f, A, B, C) \
+	doca_error_t f(A a, B b, C c) \
+	{ \
+		(void)a; \
+		(void)b; \
+		(void)c; \
+		return DOCA_SUCCESS; \
+	}
+#define STUB4(f, A, B, C, D) \
+	doca_error_t f(A a, B b, C c, D d) \
+	{ \
+		(void)a; \
+		(void)b; \
+		(void)c; \
+		(void)d; \
+		return DOCA_SUCCESS; \
+	}
+#define STUB5(f, A, B, C, D, E) \
+	doca_error_t f(A a, B b, C c, D d, E e) \
+	{ \
+		(void)a; \
+		(void)b; \
+		(void)c; \
+		(void)d; \
+		(void)e; \
+		return DOCA_SUCCESS; \
+	}
+
 /* ---- DOCA Flow: pipes and static entries (accepted, not recorded) ---- */
 
 doca_error_t doca_flow_pipe_cfg_create(struct doca_flow_pipe_cfg **cfg, struct doca_flow_port *port)
@@ -124,67 +166,21 @@ doca_error_t doca_flow_pipe_cfg_create(struct doca_flow_pipe_cfg **cfg, struct d
 	return DOCA_SUCCESS;
 }
 
-doca_error_t doca_flow_pipe_cfg_destroy(struct doca_flow_pipe_cfg *cfg)
-{
-	(void)cfg;
-	return DOCA_SUCCESS;
-}
+STUB1(doca_flow_pipe_cfg_destroy, struct doca_flow_pipe_cfg *)
 
-doca_error_t doca_flow_pipe_cfg_set_name(struct doca_flow_pipe_cfg *cfg, const char *name)
-{
-	(void)cfg;
-	(void)name;
-	return DOCA_SUCCESS;
-}
+STUB2(doca_flow_pipe_cfg_set_name, struct doca_flow_pipe_cfg *, const char *)
 
-doca_error_t doca_flow_pipe_cfg_set_type(struct doca_flow_pipe_cfg *cfg, enum doca_flow_pipe_type type)
-{
-	(void)cfg;
-	(void)type;
-	return DOCA_SUCCESS;
-}
+STUB2(doca_flow_pipe_cfg_set_type, struct doca_flow_pipe_cfg *, enum doca_flow_pipe_type)
 
-doca_error_t doca_flow_pipe_cfg_set_is_root(struct doca_flow_pipe_cfg *cfg, bool is_root)
-{
-	(void)cfg;
-	(void)is_root;
-	return DOCA_SUCCESS;
-}
+STUB2(doca_flow_pipe_cfg_set_is_root, struct doca_flow_pipe_cfg *, bool)
 
-doca_error_t doca_flow_pipe_cfg_set_nr_entries(struct doca_flow_pipe_cfg *cfg, uint32_t nr_entries)
-{
-	(void)cfg;
-	(void)nr_entries;
-	return DOCA_SUCCESS;
-}
+STUB2(doca_flow_pipe_cfg_set_nr_entries, struct doca_flow_pipe_cfg *, uint32_t)
 
-doca_error_t doca_flow_pipe_cfg_set_match(struct doca_flow_pipe_cfg *cfg, const struct doca_flow_match *match,
-					  const struct doca_flow_match *match_mask)
-{
-	(void)cfg;
-	(void)match;
-	(void)match_mask;
-	return DOCA_SUCCESS;
-}
+STUB3(doca_flow_pipe_cfg_set_match, struct doca_flow_pipe_cfg *, const struct doca_flow_match *, const struct doca_flow_match *)
 
-doca_error_t doca_flow_pipe_cfg_set_actions(struct doca_flow_pipe_cfg *cfg, struct doca_flow_actions *const *actions,
-					    struct doca_flow_actions *const *actions_masks,
-					    struct doca_flow_action_descs *const *action_descs, size_t nr_actions)
-{
-	(void)cfg;
-	(void)actions;
-	(void)actions_masks;
-	(void)action_descs;
-	(void)nr_actions;
-	return DOCA_SUCCESS;
-}
+STUB5(doca_flow_pipe_cfg_set_actions, struct doca_flow_pipe_cfg *, struct doca_flow_actions *const *, struct doca_flow_actions *const *, struct doca_flow_action_descs *const *, size_t)
 
-doca_error_t doca_flow_pipe_cfg_set_monitor(struct doca_flow_pipe_cfg *cfg, const struct doca_flow_monitor *monitor)
-{
-	(void)cfg;
-	(void)monitor;
-	return DOCA_SUCCESS;
-}
+STUB2(doca_flow_pipe_cfg_set_monitor, struct doca_flow_pipe_cfg *, const struct doca_flow_monitor *)
 
 doca_error_t doca_flow_pipe_create(const struct doca_flow_pipe_cfg *cfg, const struct doca_flow_fwd *fwd,
 				   const struct doca_flow_fwd *fwd_miss, struct doca_flow_pipe **pipe)
@@ -327,15 +323,7 @@ doca_error_t doca_flow_pipe_acl_add_entry(uint16_t pipe_queue, struct doca_flow_
 	return DOCA_SUCCESS;
 }
 
-doca_error_t doca_flow_entries_process(struct doca_flow_port *port, uint16_t pipe_queue, uint64_t timeout,
-				       uint32_t max_processed_entries)
-{
-	(void)port;
-	(void)pipe_queue;
-	(void)timeout;
-	(void)max_processed_entries;
-	return DOCA_SUCCESS;
-}
+STUB4(doca_flow_entries_process, struct doca_flow_port *, uint16_t, uint64_t, uint32_t)
 
 enum doca_flow_entry_status doca_flow_pipe_entry_get_status(struct doca_flow_pipe_entry *entry)
 {
@@ -367,16 +355,7 @@ doca_error_t doca_flow_get_target(enum doca_flow_target_type type, struct doca_f
 	return DOCA_SUCCESS;
 }
 
-doca_error_t doca_flow_port_shared_resource_set_cfg(struct doca_flow_port *port,
-						    enum doca_flow_shared_resource_type type,
-						    uint32_t shared_resource_id, struct doca_flow_shared_resource_cfg *cfg)
-{
-	(void)port;
-	(void)type;
-	(void)shared_resource_id;
-	(void)cfg;
-	return DOCA_SUCCESS;
-}
+STUB4(doca_flow_port_shared_resource_set_cfg, struct doca_flow_port *, enum doca_flow_shared_resource_type, uint32_t, struct doca_flow_shared_resource_cfg *)
 
 doca_error_t doca_flow_port_shared_resource_get(struct doca_flow_port *port, enum doca_flow_shared_resource_type type,
 						uint32_t *shared_resource_id)
@@ -387,14 +366,7 @@ doca_error_t doca_flow_port_shared_resource_get(struct doca_flow_port *port, enu
 	return DOCA_SUCCESS;
 }
 
-doca_error_t doca_flow_port_shared_resource_put(struct doca_flow_port *port, enum doca_flow_shared_resource_type type,
-						uint32_t shared_resource_id)
-{
-	(void)port;
-	(void)type;
-	(void)shared_resource_id;
-	return DOCA_SUCCESS;
-}
+STUB3(doca_flow_port_shared_resource_put, struct doca_flow_port *, enum doca_flow_shared_resource_type, uint32_t)
 
 doca_error_t doca_flow_port_shared_resources_query(struct doca_flow_port *port,
 						   enum doca_flow_shared_resource_type type, uint32_t *res_array,
@@ -415,68 +387,21 @@ doca_error_t doca_flow_ct_cfg_create(struct doca_flow_ct_cfg **cfg)
 	return DOCA_SUCCESS;
 }
 
-doca_error_t doca_flow_ct_cfg_destroy(struct doca_flow_ct_cfg *cfg)
-{
-	(void)cfg;
-	return DOCA_SUCCESS;
-}
+STUB1(doca_flow_ct_cfg_destroy, struct doca_flow_ct_cfg *)
 
-doca_error_t doca_flow_ct_cfg_set_queues(struct doca_flow_ct_cfg *cfg, uint32_t n_queues)
-{
-	(void)cfg;
-	(void)n_queues;
-	return DOCA_SUCCESS;
-}
+STUB2(doca_flow_ct_cfg_set_queues, struct doca_flow_ct_cfg *, uint32_t)
 
-doca_error_t doca_flow_ct_cfg_set_ctrl_queues(struct doca_flow_ct_cfg *cfg, uint32_t n_ctrl_queues)
-{
-	(void)cfg;
-	(void)n_ctrl_queues;
-	return DOCA_SUCCESS;
-}
+STUB2(doca_flow_ct_cfg_set_ctrl_queues, struct doca_flow_ct_cfg *, uint32_t)
 
-doca_error_t doca_flow_ct_cfg_set_user_actions(struct doca_flow_ct_cfg *cfg, uint32_t n_user_actions)
-{
-	(void)cfg;
-	(void)n_user_actions;
-	return DOCA_SUCCESS;
-}
+STUB2(doca_flow_ct_cfg_set_user_actions, struct doca_flow_ct_cfg *, uint32_t)
 
-doca_error_t doca_flow_ct_cfg_set_connections(struct doca_flow_ct_cfg *cfg, uint32_t n_ipv4, uint32_t n_ipv6,
-					      uint32_t n_total)
-{
-	(void)cfg;
-	(void)n_ipv4;
-	(void)n_ipv6;
-	(void)n_total;
-	return DOCA_SUCCESS;
-}
+STUB4(doca_flow_ct_cfg_set_connections, struct doca_flow_ct_cfg *, uint32_t, uint32_t, uint32_t)
 
-doca_error_t doca_flow_ct_cfg_set_max_connections_per_zone(struct doca_flow_ct_cfg *cfg,
-							   uint32_t max_connections_per_zone)
-{
-	(void)cfg;
-	(void)max_connections_per_zone;
-	return DOCA_SUCCESS;
-}
+STUB2(doca_flow_ct_cfg_set_max_connections_per_zone, struct doca_flow_ct_cfg *, uint32_t)
 
-doca_error_t doca_flow_ct_cfg_set_direction(struct doca_flow_ct_cfg *cfg, bool direction, bool match_inner,
-					    struct doca_flow_meta *zone_match_mask,
-					    struct doca_flow_ct_meta *meta_modify_mask)
-{
-	(void)cfg;
-	(void)direction;
-	(void)match_inner;
-	(void)zone_match_mask;
-	(void)meta_modify_mask;
-	return DOCA_SUCCESS;
-}
+STUB5(doca_flow_ct_cfg_set_direction, struct doca_flow_ct_cfg *, bool, bool, struct doca_flow_meta *, struct doca_flow_ct_meta *)
 
-doca_error_t doca_flow_ct_init(const struct doca_flow_ct_cfg *cfg)
-{
-	(void)cfg;
-	return DOCA_SUCCESS;
-}
+STUB1(doca_flow_ct_init, const struct doca_flow_ct_cfg *)
 
 void doca_flow_ct_destroy(void)
 {
