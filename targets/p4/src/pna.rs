@@ -201,9 +201,11 @@ pub fn emit(program: &dpuc_ir::Valid, options: &Options) -> Result<Artifact, Err
     emit_for(program, options, Arch::Pna(options.flavor))
 }
 
-/// An outer IPv6 header the policy sees (header rewrites are PNA-only):
+/// An IPv6 header the policy sees on PNA (`prefix` `""` or `"inner_"`):
 /// present, and not marked malformed by the extension-header walk.
-const IPV6_PRESENT: &str = "hdr.ipv6.isValid() && meta.v6_bad == 1w0";
+fn ipv6_present(prefix: &str) -> String {
+    format!("(hdr.{prefix}ipv6.isValid() && meta.{prefix}v6_bad == 1w0)")
+}
 
 /// The shared lowering behind [`emit`] and [`crate::bluefield::emit`].
 pub(crate) fn emit_for(
@@ -642,10 +644,11 @@ impl<'a> Emitter<'a> {
         let name = field_name(f);
         // The parser marks an IPv6 header with too many extension headers
         // malformed, which the policy sees as no IPv6 header.
-        let walk = |n: &str| format!("{m}.{}v6_{n}", if f.inner { "inner_" } else { "" });
+        let layer = if f.inner { "inner_" } else { "" };
+        let walk = |n: &str| format!("{m}.{layer}v6_{n}");
         let v = |n: &str| {
             if n == "ipv6" && !bf {
-                format!("({}.isValid() && {} == 1w0)", h(n), walk("bad"))
+                ipv6_present(layer)
             } else {
                 format!("{}.isValid()", h(n))
             }
@@ -971,7 +974,11 @@ impl<'a> Emitter<'a> {
                             "ecn"
                         };
                         let _ = writeln!(out, "{ind}if (hdr.ipv4.isValid() && hdr.ipv4.ihl == 5) {{ hdr.ipv4.{n} = {v}; }}");
-                        let _ = writeln!(out, "{ind}if ({IPV6_PRESENT}) {{ hdr.ipv6.{n} = {v}; }}");
+                        let _ = writeln!(
+                            out,
+                            "{ind}if {} {{ hdr.ipv6.{n} = {v}; }}",
+                            ipv6_present("")
+                        );
                     }
                     Field::VlanPcp => {
                         let _ = writeln!(
@@ -986,7 +993,9 @@ impl<'a> Emitter<'a> {
                 if self.fields.contains(field) || field.field == Field::MetaMark {
                     let name = field_name(*field);
                     let guard = match field.field.header() {
-                        Some(Header::Ip) => Some(format!("hdr.ipv4.isValid() || {IPV6_PRESENT}")),
+                        Some(Header::Ip) => {
+                            Some(format!("hdr.ipv4.isValid() || {}", ipv6_present("")))
+                        }
                         Some(Header::Vlan) => Some("hdr.vlan.isValid()".to_string()),
                         _ => None,
                     };
